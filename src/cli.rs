@@ -1,0 +1,413 @@
+//! The command line: clap definitions of every subcommand, and the glue that turns them into
+//! library calls, prints results and maps failures to exit codes (0 success, 1 runtime
+//! failure or a failed article, 2 usage or input error).
+
+use crate::article::{self, Article, InputError};
+use crate::catalogue::{self, ModelSpec, UnknownModel};
+use crate::device::{self, DeviceChoice};
+use crate::fetch::{self, FetchOptions};
+use crate::generate::DecodeOptions;
+use crate::model;
+use crate::summarize::{Length, Summarizer, Summary, SummaryOptions};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Short abstractive summaries of news articles with small local models.
+#[derive(Debug, Parser)]
+#[command(name = "abridge", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Summarize articles: files, folders (walked recursively), or standard input.
+    Summarize(SummarizeArgs),
+    /// List, fetch and locate the models abridge knows.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// List the catalogue: name, architecture, size, whether it is cached.
+    List,
+    /// Download and verify a model (no-op when it is already cached and verified).
+    Fetch {
+        /// Catalogue name, e.g. `qwen2.5-coder-1.5b-instruct`.
+        name: String,
+    },
+    /// Print the verified local path of a model's file, fetching it if needed.
+    Path {
+        /// Catalogue name.
+        name: String,
+        /// Use local files only; fail if the model is not cached.
+        #[arg(long)]
+        offline: bool,
+    },
+}
+
+/// Which model to run and where it comes from.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Catalogue name (see `abridge models list`) or a path to a GGUF file.
+    #[arg(long, short = 'm')]
+    model: Option<String>,
+    /// Use local files only (also ABRIDGE_OFFLINE=1); never download.
+    #[arg(long)]
+    offline: bool,
+    /// Where to run the model.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    device: DeviceChoice,
+    /// CPU threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// How tokens are chosen.
+#[derive(Debug, Clone, Args)]
+struct DecodingArgs {
+    /// Sampling temperature; 0 is greedy and deterministic.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    /// Nucleus sampling threshold (with --temperature above 0).
+    #[arg(long, value_parser = parse_probability)]
+    top_p: Option<f64>,
+    /// Seed of the sampler (with --temperature above 0).
+    #[arg(long, default_value_t = DecodeOptions::default().seed)]
+    seed: u64,
+    /// Penalty on recently generated tokens; 1 turns it off.
+    #[arg(long, default_value_t = DecodeOptions::default().repeat_penalty)]
+    repeat_penalty: f32,
+    /// Never repeat an n-gram of this many tokens; 0 turns it off.
+    #[arg(long, default_value_t = DecodeOptions::default().no_repeat_ngram)]
+    no_repeat_ngram: usize,
+}
+
+impl DecodingArgs {
+    fn options(&self) -> DecodeOptions {
+        DecodeOptions {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            seed: self.seed,
+            repeat_penalty: self.repeat_penalty,
+            no_repeat_ngram: self.no_repeat_ngram,
+            ..DecodeOptions::default()
+        }
+    }
+}
+
+fn parse_probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
+        _ => Err(format!("`{s}` is not a probability in (0, 1]")),
+    }
+}
+
+/// Output formats of `summarize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// The summary text (streamed as it is generated on a terminal).
+    Text,
+    /// One JSON object per article (see the README for the fields).
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct SummarizeArgs {
+    /// Articles (.txt, .md, .html) or folders of them; none or `-` reads standard input.
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    /// Summary length: short ≈ 100 words, long ≈ 200 words.
+    #[arg(long, value_enum, default_value_t = Length::Short)]
+    length: Length,
+    /// Target length in words (overrides --length).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(10..=1000))]
+    words: Option<u16>,
+    /// Largest prompt given to the model at once, in tokens; longer articles are
+    /// summarized in parts and merged (default: the model's context, at most 4096).
+    #[arg(long)]
+    window: Option<usize>,
+    #[command(flatten)]
+    decoding: DecodingArgs,
+}
+
+/// An error in how abridge was called (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Parses the command line, runs it, and turns the outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            let message = format!("{err:#}").replace('\n', " ");
+            eprintln!("abridge: error: {message}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
+
+/// 2 for usage and input errors, 1 for everything else.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    let usage = err.chain().any(|cause| {
+        cause.is::<UsageError>() || cause.is::<InputError>() || cause.is::<UnknownModel>()
+    });
+    if usage {
+        2
+    } else {
+        1
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Summarize(args) => summarize(args),
+        Command::Models(command) => models(command),
+    }
+}
+
+/// The catalogue entry and verified local file of the model named on the command line:
+/// a catalogue name (fetched if needed), or a path to a GGUF file, used as it is with the
+/// catalogue entry of the same file name, or a ChatML entry named after the file.
+pub fn resolve_model(name: Option<&str>, offline: bool) -> Result<(ModelSpec, PathBuf)> {
+    let spec = match name {
+        None => catalogue::default_model(),
+        Some(name) if name.ends_with(".gguf") || Path::new(name).is_file() => {
+            let path = PathBuf::from(name);
+            if !path.is_file() {
+                return Err(UsageError(format!("{name}: model file not found")).into());
+            }
+            return Ok((local_file_spec(&path), path));
+        }
+        Some(name) => catalogue::find(name)?,
+    };
+    let path = fetch::resolve(&spec, &FetchOptions::from_env(offline))?;
+    Ok((spec, path))
+}
+
+/// The catalogue entry for a GGUF file given by path: the entry with the same file name,
+/// or else a ChatML entry named after the file (every catalogue model uses ChatML).
+fn local_file_spec(path: &Path) -> ModelSpec {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut spec = catalogue::all()
+        .into_iter()
+        .find(|spec| spec.file == file)
+        .unwrap_or_else(|| ModelSpec {
+            name: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            description: format!("local file {}", path.display()),
+            size: None,
+            sha256: None,
+            default: false,
+            ..catalogue::default_model()
+        });
+    spec.sources.clear();
+    spec
+}
+
+impl ModelArgs {
+    /// Resolves, verifies and loads the model on the chosen device.
+    pub fn load(&self) -> Result<Summarizer> {
+        device::set_threads(self.threads)?;
+        let (spec, path) = resolve_model(self.model.as_deref(), self.offline)?;
+        let device = device::open(self.device)?;
+        let spinner = spinner(format!("loading {}", spec.name));
+        let loaded = model::load(&path, &device)?;
+        spinner.finish_and_clear();
+        Summarizer::new(loaded, spec, device)
+    }
+}
+
+/// A spinner on stderr when it is a terminal; hidden otherwise.
+fn spinner(message: String) -> ProgressBar {
+    let bar = ProgressBar::new_spinner().with_message(message);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
+    );
+    if io::stderr().is_terminal() {
+        bar.enable_steady_tick(Duration::from_millis(120));
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+/// The articles named on the command line, read and cleaned; standard input when none.
+fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Result<Article, InputError>>> {
+    if paths.is_empty() || paths.iter().all(|p| p.as_os_str() == "-") {
+        return Ok(vec![article::read_stdin()]);
+    }
+    if paths.iter().any(|p| p.as_os_str() == "-") {
+        return Err(UsageError("`-` (standard input) cannot be mixed with paths".into()).into());
+    }
+    let files = article::collect_inputs(paths)?;
+    Ok(files.iter().map(|f| article::read_path(f)).collect())
+}
+
+fn summarize(args: SummarizeArgs) -> Result<ExitCode> {
+    let inputs = read_inputs(&args.paths)?;
+    if let [Err(_)] = inputs.as_slice() {
+        // A single unusable input is an input error.
+        let err = inputs.into_iter().next().expect("one input").unwrap_err();
+        return Err(err.into());
+    }
+    let options = SummaryOptions {
+        words: args.words.map_or(args.length.words(), usize::from),
+        window: args.window,
+        decode: args.decoding.options(),
+        ..SummaryOptions::default()
+    };
+    let mut summarizer = args.model.load()?;
+    let stdout_is_terminal = io::stdout().is_terminal();
+    let show_headers = inputs.len() > 1 && args.format == OutputFormat::Text;
+    let mut failed = 0;
+    for input in inputs {
+        let article = match input {
+            Ok(article) => article,
+            Err(err) => {
+                eprintln!("abridge: {err}");
+                failed += 1;
+                continue;
+            }
+        };
+        if show_headers {
+            println!("==> {} <==", article.source);
+        }
+        match summarize_one(
+            &mut summarizer,
+            &article,
+            &options,
+            args.format,
+            stdout_is_terminal,
+        ) {
+            Ok(()) => {}
+            Err(err) if is_broken_pipe(&err) => return Ok(ExitCode::SUCCESS),
+            Err(err) => {
+                eprintln!(
+                    "abridge: {}: {}",
+                    article.source,
+                    format!("{err:#}").replace('\n', " ")
+                );
+                failed += 1;
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn summarize_one(
+    summarizer: &mut Summarizer,
+    article: &Article,
+    options: &SummaryOptions,
+    format: OutputFormat,
+    stdout_is_terminal: bool,
+) -> Result<()> {
+    let mut stdout = io::stdout().lock();
+    let summary: Summary = if format == OutputFormat::Text && stdout_is_terminal {
+        let mut print = |piece: &str| {
+            // A failed terminal write shows up again at the final newline.
+            let _ = write!(stdout, "{piece}");
+            let _ = stdout.flush();
+        };
+        let summary = summarizer.summarize(article, options, Some(&mut print))?;
+        writeln!(stdout)?;
+        summary
+    } else {
+        let spinner = spinner(format!("summarizing {}", article.source));
+        let summary = summarizer.summarize(article, options, None)?;
+        spinner.finish_and_clear();
+        match format {
+            OutputFormat::Text => writeln!(stdout, "{}", summary.summary)?,
+            OutputFormat::Json => writeln!(stdout, "{}", serde_json::to_string(&summary)?)?,
+        }
+        summary
+    };
+    stdout.flush()?;
+    if summary.chunks > 1 {
+        eprintln!(
+            "abridge: {}: {} tokens summarized in {} parts and merged",
+            article.source, summary.input_tokens, summary.chunks
+        );
+    }
+    Ok(())
+}
+
+fn models(command: ModelsCommand) -> Result<ExitCode> {
+    let mut stdout = io::stdout().lock();
+    match command {
+        ModelsCommand::List => {
+            let options = FetchOptions::from_env(true);
+            writeln!(
+                stdout,
+                "{:<30} {:<7} {:>9}  {:<8} DESCRIPTION",
+                "NAME", "ARCH", "SIZE", "CACHED"
+            )?;
+            for spec in catalogue::all() {
+                let size = spec
+                    .size
+                    .map_or("?".to_string(), |b| format!("{:.0} MB", b as f64 / 1e6));
+                let cached = if fetch::cached_path(&spec, &options).exists() {
+                    "yes"
+                } else {
+                    "no"
+                };
+                let name = if spec.default {
+                    format!("{} *", spec.name)
+                } else {
+                    spec.name.clone()
+                };
+                writeln!(
+                    stdout,
+                    "{name:<30} {:<7} {size:>9}  {cached:<8} {}",
+                    spec.architecture.to_string(),
+                    spec.description
+                )?;
+            }
+            writeln!(stdout, "\n* default model")?;
+        }
+        ModelsCommand::Fetch { name } => {
+            let spec = catalogue::find(&name)?;
+            let path = fetch::resolve(&spec, &FetchOptions::from_env(false))
+                .with_context(|| format!("fetching `{name}`"))?;
+            writeln!(stdout, "{}", path.display())?;
+        }
+        ModelsCommand::Path { name, offline } => {
+            let spec = catalogue::find(&name)?;
+            writeln!(
+                stdout,
+                "{}",
+                fetch::resolve(&spec, &FetchOptions::from_env(offline))?.display()
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,71 @@
+//! Where the model runs: `--device auto|cpu|cuda|metal`, the cargo features that make the
+//! GPUs available, and the thread count used on the CPU.
+
+use anyhow::{bail, Result};
+use candle_core::Device;
+use serde::Serialize;
+
+/// The device a user asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// A GPU when this build has one and the machine too, else the CPU.
+    Auto,
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+/// Opens the requested device, or says why it cannot be had.
+pub fn open(choice: DeviceChoice) -> Result<Device> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Cuda => cuda(),
+        DeviceChoice::Metal => metal(),
+        DeviceChoice::Auto => Ok(cuda().or_else(|_| metal()).unwrap_or(Device::Cpu)),
+    }
+}
+
+fn cuda() -> Result<Device> {
+    if !candle_core::utils::cuda_is_available() {
+        bail!("CUDA is not available: this build lacks the `cuda` feature");
+    }
+    Device::new_cuda(0).map_err(|e| anyhow::anyhow!("no CUDA device found: {e}"))
+}
+
+fn metal() -> Result<Device> {
+    if !candle_core::utils::metal_is_available() {
+        bail!("Metal is not available: this build lacks the `metal` feature");
+    }
+    Device::new_metal(0).map_err(|e| anyhow::anyhow!("no Metal device found: {e}"))
+}
+
+/// The device's short name as it appears in JSON output: `cpu`, `cuda` or `metal`.
+pub fn name(device: &Device) -> &'static str {
+    match device {
+        Device::Cpu => "cpu",
+        Device::Cuda(_) => "cuda",
+        Device::Metal(_) => "metal",
+    }
+}
+
+/// Sets how many threads CPU inference uses (candle's matmuls run on rayon's global pool).
+/// Call once, before any model work; `None` keeps the default of one per core.
+pub fn set_threads(threads: Option<usize>) -> Result<()> {
+    let Some(threads) = threads else {
+        return Ok(());
+    };
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|e| anyhow::anyhow!("cannot set the thread count: {e}"))
+}
+
+/// The number of threads CPU inference will use.
+pub fn threads() -> usize {
+    rayon::current_num_threads()
+}

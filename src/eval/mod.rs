@@ -1,0 +1,407 @@
+//! Scoring for `abridge eval`: reads the evaluation pairs, scores one system's summaries
+//! (ROUGE and guard-rail metrics) and renders the comparison table. It knows nothing of
+//! models: the caller produces the [`Prediction`]s.
+
+mod guardrails;
+mod rouge;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use anyhow::anyhow;
+use serde::{Deserialize, Serialize};
+
+pub use guardrails::unsupported_tokens;
+pub use rouge::{lead3, reference_sentences, rouge, summary_sentences, RougeScores};
+
+/// One evaluation pair: an article and its reference summary (PTB-tokenised, sentences
+/// joined by ` . `).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EvalRow {
+    pub id: String,
+    pub article: String,
+    pub reference: String,
+}
+
+/// Reads evaluation pairs from a JSON Lines file, skipping blank lines and stopping after
+/// `limit` rows. Errors are one line naming the file and line number.
+pub fn read_rows(path: &Path, limit: Option<usize>) -> anyhow::Result<Vec<EvalRow>> {
+    let file = File::open(path).map_err(|e| anyhow!("cannot open {}: {e}", path.display()))?;
+    let mut rows = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        if limit.is_some_and(|limit| rows.len() >= limit) {
+            break;
+        }
+        let number = index + 1;
+        let line = line.map_err(|e| anyhow!("{}:{number}: {e}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row = serde_json::from_str(&line).map_err(|e| {
+            // serde_json ends its message with the position inside the line; report the
+            // column beside the file's line number instead.
+            let message = e.to_string();
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(message, _)| message);
+            anyhow!("{}:{number}:{}: {message}", path.display(), e.column())
+        })?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// A system's summary of one row's article.
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    /// The [`EvalRow::id`] of the article summarised.
+    pub id: String,
+    pub summary: String,
+    /// Time taken to produce the summary; 0 where it was not timed (baselines).
+    pub seconds: f64,
+}
+
+/// One system's scores, averaged over the rows it summarised.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemScores {
+    pub system: String,
+    /// Mean ROUGE-1 F1 × 100.
+    pub rouge1: f64,
+    /// Mean ROUGE-2 F1 × 100.
+    pub rouge2: f64,
+    /// Mean ROUGE-Lsum F1 × 100.
+    pub rouge_lsum: f64,
+    /// Mean whitespace-separated words per summary.
+    pub avg_words: f64,
+    /// Mean seconds per summary; `None` when no prediction was timed.
+    pub avg_seconds: Option<f64>,
+    /// Share (0–1) of summary sentences of 6 words or more that occur word for word in
+    /// the article.
+    pub verbatim_sentence_share: f64,
+    /// Share (0–1) of checkable summary tokens (numbers, names) not found in the article.
+    pub unsupported_token_rate: f64,
+    /// Share (0–1) of summaries that repeat a sentence.
+    pub repeated_sentence_rate: f64,
+    /// Rows scored: one per prediction.
+    pub rows: usize,
+}
+
+/// Scores a system's predictions against their rows.
+///
+/// ROUGE compares [`summary_sentences`] of each summary with the
+/// [`reference_sentences`] of its row, the way the published figures were computed; the
+/// guard-rail metrics use the project's sentence splitter.
+///
+/// # Panics
+///
+/// If a prediction's id names no row.
+pub fn score_system(system: &str, rows: &[EvalRow], predictions: &[Prediction]) -> SystemScores {
+    let rows_by_id: HashMap<&str, &EvalRow> =
+        rows.iter().map(|row| (row.id.as_str(), row)).collect();
+    let mut rouge_total = RougeScores::default();
+    let (mut words, mut seconds) = (0, 0.0);
+    let (mut verbatim, mut long_sentences) = (0, 0);
+    let (mut unsupported, mut checkable) = (0, 0);
+    let mut repeating_summaries = 0;
+    for prediction in predictions {
+        let row = rows_by_id
+            .get(prediction.id.as_str())
+            .unwrap_or_else(|| panic!("prediction for unknown row id {:?}", prediction.id));
+        let summary = &prediction.summary;
+        let scores = rouge(
+            &summary_sentences(summary),
+            &reference_sentences(&row.reference),
+        );
+        rouge_total.rouge1 += scores.rouge1;
+        rouge_total.rouge2 += scores.rouge2;
+        rouge_total.rouge_lsum += scores.rouge_lsum;
+        words += summary.split_whitespace().count();
+        seconds += prediction.seconds;
+        let (row_verbatim, row_long) = guardrails::verbatim_sentences(summary, &row.article);
+        verbatim += row_verbatim;
+        long_sentences += row_long;
+        let tokens = guardrails::check_tokens(summary, &row.article);
+        unsupported += tokens.unsupported.len();
+        checkable += tokens.checkable;
+        repeating_summaries += usize::from(guardrails::has_repeated_sentence(summary));
+    }
+    let count = predictions.len();
+    let timed = predictions
+        .iter()
+        .any(|prediction| prediction.seconds != 0.0);
+    SystemScores {
+        system: system.to_string(),
+        rouge1: ratio(rouge_total.rouge1, count),
+        rouge2: ratio(rouge_total.rouge2, count),
+        rouge_lsum: ratio(rouge_total.rouge_lsum, count),
+        avg_words: ratio(words as f64, count),
+        avg_seconds: timed.then(|| ratio(seconds, count)),
+        verbatim_sentence_share: ratio(verbatim as f64, long_sentences),
+        unsupported_token_rate: ratio(unsupported as f64, checkable),
+        repeated_sentence_rate: ratio(repeating_summaries as f64, count),
+        rows: count,
+    }
+}
+
+/// `total / count`, or 0 when there is nothing to divide by.
+fn ratio(total: f64, count: usize) -> f64 {
+    if count == 0 {
+        0.0
+    } else {
+        total / count as f64
+    }
+}
+
+/// Renders systems' scores as an aligned text table, one system a row.
+pub fn render_table(rows: &[SystemScores]) -> String {
+    const HEADER: [&str; 10] = [
+        "system",
+        "R-1",
+        "R-2",
+        "R-Lsum",
+        "words",
+        "s/article",
+        "verbatim",
+        "unsupported",
+        "repeated",
+        "rows",
+    ];
+    let percent = |share: f64| format!("{:.1}%", share * 100.0);
+    let header = HEADER.map(str::to_string);
+    let body = rows.iter().map(|scores| {
+        [
+            scores.system.clone(),
+            format!("{:.2}", scores.rouge1),
+            format!("{:.2}", scores.rouge2),
+            format!("{:.2}", scores.rouge_lsum),
+            format!("{:.1}", scores.avg_words),
+            scores
+                .avg_seconds
+                .map_or_else(|| "-".to_string(), |seconds| format!("{seconds:.2}")),
+            percent(scores.verbatim_sentence_share),
+            percent(scores.unsupported_token_rate),
+            percent(scores.repeated_sentence_rate),
+            scores.rows.to_string(),
+        ]
+    });
+    let lines: Vec<[String; 10]> = std::iter::once(header).chain(body).collect();
+    let mut widths = [0; 10];
+    for line in &lines {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let render = |line: &[String; 10]| {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(column, (cell, width))| match column {
+                0 => format!("{cell:<width$}"),
+                _ => format!("{cell:>width$}"),
+            })
+            .collect();
+        cells.join(" | ")
+    };
+    let rule: Vec<String> = widths.iter().map(|&width| "-".repeat(width)).collect();
+    let mut table = render(&lines[0]);
+    table.push('\n');
+    table.push_str(&rule.join("-+-"));
+    table.push('\n');
+    for line in &lines[1..] {
+        table.push_str(&render(line));
+        table.push('\n');
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// The CNN/DailyMail evaluation pairs in the workspace's shared folder.
+    fn cnndm_test_a() -> &'static Path {
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/eval/cnndm-test-a.jsonl"
+        ))
+    }
+
+    fn row(id: &str, article: &str, reference: &str) -> EvalRow {
+        EvalRow {
+            id: id.to_string(),
+            article: article.to_string(),
+            reference: reference.to_string(),
+        }
+    }
+
+    fn prediction(id: &str, summary: &str, seconds: f64) -> Prediction {
+        Prediction {
+            id: id.to_string(),
+            summary: summary.to_string(),
+            seconds,
+        }
+    }
+
+    fn jsonl(lines: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(lines.as_bytes()).unwrap();
+        file
+    }
+
+    #[test]
+    fn lead3_reproduces_published_figures() {
+        let rows = read_rows(cnndm_test_a(), None).unwrap();
+        let predictions: Vec<Prediction> = rows
+            .iter()
+            .map(|row| prediction(&row.id, &lead3(&row.article), 0.0))
+            .collect();
+        let scores = score_system("LEAD-3", &rows, &predictions);
+        assert_eq!(scores.rows, 25);
+        for (actual, published) in [
+            (scores.rouge1, 40.54),
+            (scores.rouge2, 17.25),
+            (scores.rouge_lsum, 36.63),
+        ] {
+            assert!((actual - published).abs() < 0.1, "{scores:?}");
+        }
+        assert!((scores.avg_words - 81.0).abs() < 0.5, "{scores:?}");
+        assert_eq!(scores.avg_seconds, None);
+        // Copied sentences hold only the article's own numbers and names.
+        assert_eq!(scores.verbatim_sentence_share, 1.0);
+        assert_eq!(scores.unsupported_token_rate, 0.0);
+        assert_eq!(scores.repeated_sentence_rate, 0.0);
+    }
+
+    #[test]
+    fn score_system_averages_rouge_and_guard_rails() {
+        let rows = [
+            row(
+                "a",
+                "Police arrested a man in Leeds on Monday. He was released on bail.",
+                "police arrested a man in Leeds . he was released",
+            ),
+            row("b", "Markets fell sharply.", "markets fell"),
+        ];
+        let predictions = [
+            prediction(
+                "a",
+                "Police arrested a man in Leeds on Monday. He was freed in York after 12 hours.",
+                1.0,
+            ),
+            prediction("b", "Markets fell. Markets fell.", 3.0),
+        ];
+        let scores = score_system("test", &rows, &predictions);
+        let expected_rouge1 = (rouge(
+            &summary_sentences(&predictions[0].summary),
+            &reference_sentences(&rows[0].reference),
+        )
+        .rouge1
+            + rouge(&["Markets fell.", "Markets fell."], &["markets fell"]).rouge1)
+            / 2.0;
+        assert!((scores.rouge1 - expected_rouge1).abs() < 1e-9);
+        assert_eq!(scores.avg_words, 10.0);
+        assert_eq!(scores.avg_seconds, Some(2.0));
+        // Of the two sentences of 6+ words, only the first is copied.
+        assert_eq!(scores.verbatim_sentence_share, 0.5);
+        // Checkable: Leeds, Monday, York, 12; the article lacks York and 12.
+        assert_eq!(scores.unsupported_token_rate, 0.5);
+        assert_eq!(scores.repeated_sentence_rate, 0.5);
+        assert_eq!(scores.rows, 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "prediction for unknown row id \"missing\"")]
+    fn score_system_rejects_unknown_ids() {
+        score_system("test", &[], &[prediction("missing", "Text.", 0.0)]);
+    }
+
+    #[test]
+    fn read_rows_skips_blank_lines_and_honours_limit() {
+        let file = jsonl(concat!(
+            r#"{"id":"1","source":"s","article":"A.","reference":"a"}"#,
+            "\n\n",
+            r#"{"id":"2","article":"B.","reference":"b"}"#,
+            "\n",
+            "not json\n"
+        ));
+        let rows = read_rows(file.path(), Some(2)).unwrap();
+        let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+        assert_eq!(ids, ["1", "2"]);
+        assert_eq!(read_rows(file.path(), Some(0)).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn read_rows_names_file_and_line_of_bad_json() {
+        let file = jsonl(concat!(
+            r#"{"id":"1","article":"A.","reference":"a"}"#,
+            "\n",
+            r#"{"id":"2","article":"B.""#,
+            "\n"
+        ));
+        let error = read_rows(file.path(), None).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}:2:24: EOF while parsing an object",
+                file.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn read_rows_names_missing_field() {
+        let file = jsonl(concat!(r#"{"id":"1","article":"A."}"#, "\n"));
+        let error = read_rows(file.path(), None).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!("{}:1:25: missing field `reference`", file.path().display())
+        );
+    }
+
+    #[test]
+    fn read_rows_reports_missing_file() {
+        let error = read_rows(Path::new("/nonexistent/rows.jsonl"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("cannot open /nonexistent/rows.jsonl: "),
+            "{error}"
+        );
+        assert!(!error.contains('\n'));
+    }
+
+    #[test]
+    fn render_table_aligns_columns() {
+        let scores = |system: &str, rouge1: f64, avg_seconds: Option<f64>| SystemScores {
+            system: system.to_string(),
+            rouge1,
+            rouge2: 17.25,
+            rouge_lsum: 36.63,
+            avg_words: 81.32,
+            avg_seconds,
+            verbatim_sentence_share: 1.0,
+            unsupported_token_rate: 0.0612,
+            repeated_sentence_rate: 0.0,
+            rows: 25,
+        };
+        let table = render_table(&[
+            scores("LEAD-3", 40.54, None),
+            scores("qwen2.5-0.5b", 7.5, Some(12.3)),
+        ]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "system       |   R-1 |   R-2 | R-Lsum | words | s/article | verbatim | unsupported | repeated | rows",
+                "-------------+-------+-------+--------+-------+-----------+----------+-------------+----------+-----",
+                "LEAD-3       | 40.54 | 17.25 |  36.63 |  81.3 |         - |   100.0% |        6.1% |     0.0% |   25",
+                "qwen2.5-0.5b |  7.50 | 17.25 |  36.63 |  81.3 |     12.30 |   100.0% |        6.1% |     0.0% |   25",
+            ]
+        );
+    }
+}

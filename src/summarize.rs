@@ -1,0 +1,357 @@
+//! Summarizing one article: the prompts, the token budget of a window, and map-reduce over
+//! chunks — an article longer than one window is summarized part by part and the partial
+//! summaries merged, recursively, so no part of it is silently dropped.
+
+use crate::article::{split_sentences, word_count, Article};
+use crate::catalogue::ModelSpec;
+use crate::chunk::chunk_text;
+use crate::generate::{generate, DecodeOptions, StopReason};
+use crate::model::LoadedModel;
+use anyhow::{bail, Result};
+use candle_core::Device;
+use serde::Serialize;
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+const SYSTEM_PROMPT: &str = "You are a news editor. You write accurate, concise summaries.";
+
+/// The longest prompt window used by default, in tokens: small models summarize long
+/// inputs worse, and prefill time grows with the window.
+pub const DEFAULT_WINDOW: usize = 4096;
+
+/// How long a summary should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Length {
+    /// About 100 words.
+    Short,
+    /// About 200 words.
+    Long,
+}
+
+impl Length {
+    pub fn words(self) -> usize {
+        match self {
+            Length::Short => 100,
+            Length::Long => 200,
+        }
+    }
+}
+
+/// Everything that shapes a summary besides the model.
+#[derive(Debug, Clone)]
+pub struct SummaryOptions {
+    /// Target length in words; generation stops at the first sentence end past it.
+    pub words: usize,
+    /// Largest prompt given to the model at once, in tokens; `None` = the smaller of the
+    /// model's context and [`DEFAULT_WINDOW`].
+    pub window: Option<usize>,
+    /// Tokens repeated between consecutive chunks of a long article.
+    pub overlap: usize,
+    /// Decoding options; the token limits are derived from `words`.
+    pub decode: DecodeOptions,
+}
+
+impl Default for SummaryOptions {
+    fn default() -> Self {
+        Self {
+            words: Length::Short.words(),
+            window: None,
+            overlap: 64,
+            decode: DecodeOptions::default(),
+        }
+    }
+}
+
+/// One article's summary and how it was made; this is the JSON output's schema.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub input: String,
+    pub summary: String,
+    pub model: String,
+    pub device: String,
+    pub input_words: usize,
+    pub input_tokens: usize,
+    pub output_tokens: usize,
+    /// Chunks the article was split into (1 when it fit in one window).
+    pub chunks: usize,
+    pub seconds: f64,
+}
+
+/// A loaded model with its catalogue entry, ready to summarize articles.
+pub struct Summarizer {
+    model: LoadedModel,
+    spec: ModelSpec,
+    device: Device,
+    end_tokens: Vec<u32>,
+}
+
+/// What the model is asked to do with a piece of text.
+#[derive(Debug, Clone, Copy)]
+enum Task {
+    /// The whole article fits: summarize it.
+    Whole,
+    /// Part `index` (1-based) of `parts` of a long article.
+    Part { index: usize, parts: usize },
+    /// Partial summaries of consecutive parts: merge them.
+    Merge,
+}
+
+impl Task {
+    fn instruction(self, words: usize, text: &str) -> String {
+        match self {
+            Task::Whole => format!(
+                "Summarize the following news article in one paragraph of about {words} words. \
+                 Say who did what, why, and give the key figures. Use only facts from the article.\
+                 \n\nArticle:\n{text}"
+            ),
+            Task::Part { index, parts } => format!(
+                "The following is part {index} of {parts} of a long news article. Summarize this \
+                 part in about {words} words, keeping the names and figures it gives.\n\nPart:\n{text}"
+            ),
+            Task::Merge => format!(
+                "The following are summaries of consecutive parts of one long news article. Write \
+                 one paragraph of about {words} words that summarizes the whole article: who did \
+                 what, why, and the key figures. Cover every part.\n\nPart summaries:\n{text}"
+            ),
+        }
+    }
+}
+
+/// A summary of one piece of text, with the work it took.
+struct Partial {
+    text: String,
+    output_tokens: usize,
+    chunks: usize,
+}
+
+impl Summarizer {
+    pub fn new(model: LoadedModel, spec: ModelSpec, device: Device) -> Result<Self> {
+        let mut end_tokens: Vec<u32> = spec
+            .stop
+            .iter()
+            .filter_map(|s| model.tokenizer.token_to_id(s))
+            .collect();
+        end_tokens.sort_unstable();
+        end_tokens.dedup();
+        if end_tokens.is_empty() {
+            bail!(
+                "model `{}`: none of its stop tokens ({}) is in the tokenizer",
+                spec.name,
+                spec.stop.join(", ")
+            );
+        }
+        Ok(Self {
+            model,
+            spec,
+            device,
+            end_tokens,
+        })
+    }
+
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Tokens of `text` in this model's tokenizer.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self
+            .model
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| anyhow::anyhow!("cannot tokenize: {e}"))?
+            .get_ids()
+            .to_vec())
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        self.tokenize(text).map_or(text.len() / 2, |ids| ids.len())
+    }
+
+    /// The full prompt (template and instruction) for one task.
+    fn prompt(&self, task: Task, words: usize, text: &str) -> String {
+        self.spec
+            .render_prompt(SYSTEM_PROMPT, &task.instruction(words, text))
+    }
+
+    /// Summarizes `article`; `stream` receives the final summary's text as it is generated.
+    pub fn summarize(
+        &mut self,
+        article: &Article,
+        options: &SummaryOptions,
+        stream: Option<&mut dyn FnMut(&str)>,
+    ) -> Result<Summary> {
+        let started = Instant::now();
+        let input_tokens = self.count_tokens(&article.text);
+        let partial = self.summarize_text(&article.text, Task::Whole, options, stream)?;
+        Ok(Summary {
+            input: article.source.clone(),
+            summary: partial.text,
+            model: self.spec.name.clone(),
+            device: crate::device::name(&self.device).to_string(),
+            input_words: word_count(&article.text),
+            input_tokens,
+            output_tokens: partial.output_tokens,
+            chunks: partial.chunks,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Token limits for a summary of about `words` words.
+    fn decode_options(&self, words: usize, options: &SummaryOptions) -> DecodeOptions {
+        DecodeOptions {
+            max_new_tokens: words * 2 + 48,
+            min_new_tokens: words / 3,
+            ..options.decode.clone()
+        }
+    }
+
+    /// Room left for text in one prompt, after the template, the instruction and the output.
+    fn text_budget(&self, task: Task, options: &SummaryOptions) -> Result<usize> {
+        let window = options
+            .window
+            .unwrap_or(DEFAULT_WINDOW)
+            .min(self.model.network.context_length());
+        let overhead = self.count_tokens(&self.prompt(task, options.words, ""));
+        let output = self.decode_options(options.words, options).max_new_tokens;
+        let budget = window.saturating_sub(overhead + output);
+        // A merge must fit at least two partial summaries, or merging would never shrink.
+        if budget < 2 * output + options.overlap {
+            bail!(
+                "a window of {window} tokens is too small for {}-word summaries (need at least {})",
+                options.words,
+                overhead + 3 * output + options.overlap
+            );
+        }
+        Ok(budget)
+    }
+
+    fn summarize_text(
+        &mut self,
+        text: &str,
+        task: Task,
+        options: &SummaryOptions,
+        stream: Option<&mut dyn FnMut(&str)>,
+    ) -> Result<Partial> {
+        let budget = self.text_budget(Task::Merge, options)?;
+        if self.count_tokens(text) <= budget {
+            return self.run(task, options.words, text, options, stream);
+        }
+        let count = |t: &str| self.count_tokens(t);
+        let chunks = chunk_text(text, budget, options.overlap, &count);
+        let parts = chunks.len();
+        let mut partials = Vec::with_capacity(parts);
+        let mut output_tokens = 0;
+        let mut chunks_used = 0;
+        for (i, chunk) in chunks.iter().enumerate() {
+            let task = match task {
+                Task::Merge => Task::Merge,
+                _ => Task::Part {
+                    index: i + 1,
+                    parts,
+                },
+            };
+            let partial = self.run(task, options.words, &chunk.text, options, None)?;
+            output_tokens += partial.output_tokens;
+            chunks_used += partial.chunks;
+            partials.push(partial.text);
+        }
+        let merged = self.summarize_text(&partials.join("\n\n"), Task::Merge, options, stream)?;
+        Ok(Partial {
+            text: merged.text,
+            output_tokens: output_tokens + merged.output_tokens,
+            chunks: chunks_used,
+        })
+    }
+
+    /// One model call: prompt, generate with length control, tidy the result.
+    fn run(
+        &mut self,
+        task: Task,
+        words: usize,
+        text: &str,
+        options: &SummaryOptions,
+        mut stream: Option<&mut dyn FnMut(&str)>,
+    ) -> Result<Partial> {
+        let prompt = self.tokenize(&self.prompt(task, words, text))?;
+        let decode = self.decode_options(words, options);
+        let generation = generate(
+            self.model.network.as_mut(),
+            &self.model.tokenizer,
+            &prompt,
+            &self.end_tokens,
+            &decode,
+            &mut |piece, so_far| {
+                if let Some(stream) = stream.as_mut() {
+                    stream(piece);
+                }
+                if word_count(so_far) >= words && ends_sentence(so_far) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        )?;
+        let text = tidy(&generation.text, generation.stop == StopReason::MaxTokens);
+        Ok(Partial {
+            text,
+            output_tokens: generation.tokens.len(),
+            chunks: 1,
+        })
+    }
+}
+
+/// Whether `text` ends at the end of a sentence.
+fn ends_sentence(text: &str) -> bool {
+    let trimmed = text.trim_end().trim_end_matches(['"', '\'', ')', '”', '’']);
+    trimmed.ends_with(['.', '!', '?'])
+}
+
+/// Cleans a generated summary: one paragraph, no repeated sentence, and, when generation
+/// was cut by the token limit, no trailing half sentence.
+pub fn tidy(generated: &str, truncated: bool) -> String {
+    let text = generated.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut kept: Vec<&str> = Vec::new();
+    for sentence in split_sentences(&text) {
+        if !kept.iter().any(|k| k.eq_ignore_ascii_case(sentence)) {
+            kept.push(sentence);
+        }
+    }
+    if truncated && kept.len() > 1 && !kept.last().is_some_and(|s| ends_sentence(s)) {
+        kept.pop();
+    }
+    kept.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tidy_drops_repeated_sentences_and_a_cut_tail() {
+        let text = "Meta invests.  Meta invests.\nWang joins the lab. The deal is";
+        assert_eq!(tidy(text, true), "Meta invests. Wang joins the lab.");
+        assert_eq!(
+            tidy(text, false),
+            "Meta invests. Wang joins the lab. The deal is"
+        );
+    }
+
+    #[test]
+    fn sentence_ends_are_recognised_through_closing_quotes() {
+        assert!(ends_sentence("He said \"yes.\" "));
+        assert!(ends_sentence("Done!"));
+        assert!(!ends_sentence("The figure was 3"));
+    }
+
+    #[test]
+    fn instructions_carry_the_word_target_and_text() {
+        let prompt = Task::Part { index: 2, parts: 3 }.instruction(80, "BODY");
+        assert!(prompt.contains("part 2 of 3") && prompt.contains("about 80 words"));
+        assert!(prompt.ends_with("BODY"));
+    }
+}
