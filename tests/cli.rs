@@ -1,0 +1,192 @@
+//! The command line as a user meets it: exit codes and one-line errors for bad input, bad
+//! options and missing or corrupt models, and a whole summarize run on a tiny model.
+
+mod common;
+
+use common::{abridge, stderr, stdout};
+use std::fs;
+use std::path::Path;
+use std::process::Output;
+
+/// Asserts a failure with `code` and a single stderr line containing every `needle`.
+fn assert_fails(output: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
+    for needle in needles {
+        assert!(err.contains(needle), "`{needle}` missing from: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn summarize(cache: &Path, args: &[&Path]) -> Output {
+    let mut command = abridge(cache);
+    command.arg("summarize").args(args).arg("--offline");
+    command.output().unwrap()
+}
+
+#[test]
+fn bad_inputs_are_named_with_their_reason_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        fs::write(&path, bytes).unwrap();
+        path
+    };
+    let cases = [
+        (dir.path().join("missing.txt"), "not found"),
+        (write("empty.txt", b""), "empty"),
+        (write("blank.txt", b"  \n\t\n "), "empty"),
+        (
+            write("image.txt", &[0x89, b'P', b'N', b'G', 0, 0, 0, 13, 0, 1, 2]),
+            "binary",
+        ),
+        (
+            write("latin1.txt", b"caf\xe9 au lait, cr\xe8me br\xfbl\xe9e"),
+            "not UTF-8",
+        ),
+    ];
+    for (path, reason) in &cases {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert_fails(&summarize(&cache, &[path]), 2, &[name, reason]);
+    }
+    let no_articles = dir.path().join("pictures");
+    fs::create_dir(&no_articles).unwrap();
+    fs::write(no_articles.join("photo.jpg"), b"\xff\xd8").unwrap();
+    assert_fails(
+        &summarize(&cache, &[&no_articles]),
+        2,
+        &["pictures", "no articles"],
+    );
+}
+
+#[test]
+fn bad_options_and_unknown_models_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let article = dir.path().join("a.txt");
+    fs::write(&article, "The council approved the budget on Monday.").unwrap();
+    let run = |extra: &[&str]| {
+        abridge(dir.path())
+            .arg("summarize")
+            .arg(&article)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let unknown = run(&["--model", "gpt-17"]);
+    assert_fails(
+        &unknown,
+        2,
+        &["unknown model `gpt-17`", "qwen2.5-coder-1.5b-instruct"],
+    );
+    assert_eq!(run(&["--length", "medium"]).status.code(), Some(2));
+    assert_eq!(run(&["--words", "3"]).status.code(), Some(2));
+    assert_eq!(run(&["--top-p", "1.5"]).status.code(), Some(2));
+    assert_fails(
+        &run(&["--model", "nowhere.gguf"]),
+        2,
+        &["nowhere.gguf", "not found"],
+    );
+}
+
+#[test]
+fn a_missing_model_offline_says_what_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let article = dir.path().join("a.txt");
+    fs::write(&article, "The council approved the budget on Monday.").unwrap();
+    let output = summarize(dir.path(), &[&article]);
+    assert_fails(
+        &output,
+        1,
+        &[
+            "qwen2.5-coder-1.5b-instruct",
+            "abridge models fetch qwen2.5-coder-1.5b-instruct",
+        ],
+    );
+}
+
+#[test]
+fn a_corrupt_cached_model_is_rejected_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    fs::create_dir_all(&models).unwrap();
+    let corrupt = models.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    fs::write(&corrupt, vec![7u8; 98_362_432]).unwrap();
+    let output = abridge(dir.path())
+        .args(["models", "path", "smollm2-135m-instruct", "--offline"])
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("sha256") && err.contains("SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "{err}"
+    );
+    assert!(!corrupt.exists(), "the corrupt file must be removed");
+}
+
+#[test]
+fn summarize_runs_end_to_end_on_a_tiny_model_with_json_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    common::write_tiny_model(&model, "qwen2");
+    let article = dir.path().join("council.md");
+    fs::write(
+        &article,
+        "# Budget passes\n\nThe town council approved a **$4 million** budget on Monday.\n\n\
+         Share this article\n",
+    )
+    .unwrap();
+    let output = abridge(dir.path())
+        .args(["summarize", "--format", "json", "--words", "10", "--model"])
+        .arg(&model)
+        .arg(&article)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    for field in [
+        "input",
+        "summary",
+        "model",
+        "device",
+        "input_words",
+        "input_tokens",
+        "output_tokens",
+        "chunks",
+        "seconds",
+    ] {
+        assert!(json.get(field).is_some(), "missing `{field}` in {json}");
+    }
+    assert_eq!(json["model"], "tiny");
+    assert_eq!(json["device"], "cpu");
+    assert_eq!(json["chunks"], 1);
+    // The heading and body are kept; the share prompt is dropped: 12 words remain.
+    assert_eq!(json["input_words"], 12);
+    assert!(json["output_tokens"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn models_list_shows_the_catalogue_and_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = abridge(dir.path())
+        .args(["models", "list"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let listing = stdout(&output);
+    for name in [
+        "qwen2.5-coder-1.5b-instruct *",
+        "qwen2.5-coder-0.5b-instruct",
+        "qwen2.5-1.5b-instruct",
+        "qwen2.5-0.5b-instruct",
+        "smollm2-135m-instruct",
+    ] {
+        assert!(listing.contains(name), "`{name}` missing from:\n{listing}");
+    }
+}

@@ -1,0 +1,184 @@
+//! Helpers shared by the integration tests: running the `abridge` binary, the model cache
+//! the real-weight tests use, and tiny random GGUF models written by the tests themselves.
+#![allow(dead_code)] // each test target uses its own subset of these helpers
+
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A command running the built `abridge` binary with a private, empty model cache unless
+/// `cache` is given.
+pub fn abridge(cache: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_abridge"));
+    command
+        .env("ABRIDGE_CACHE", cache)
+        .env("HF_HOME", cache.join("hf"))
+        .env_remove("HF_HUB_CACHE")
+        .env_remove("ABRIDGE_OFFLINE");
+    command
+}
+
+/// The cache holding real weights: `ABRIDGE_CACHE` if set, else abridge's default.
+pub fn real_cache() -> PathBuf {
+    std::env::var_os("ABRIDGE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dirs::cache_dir().expect("a cache dir").join("abridge"))
+}
+
+/// `abridge SUBCOMMAND --model MODEL --offline` against the real cache; fails with a clear
+/// message when the weights of `model` have not been fetched.
+pub fn abridge_real(subcommand: &str, model: &str) -> Command {
+    let cache = real_cache();
+    let probe = abridge(&cache)
+        .args(["models", "path", model, "--offline"])
+        .output()
+        .expect("run abridge");
+    assert!(
+        probe.status.success(),
+        "the real-weight tests need `{model}`: run `abridge models fetch {model}` first ({})",
+        String::from_utf8_lossy(&probe.stderr).trim()
+    );
+    let mut command = abridge(&cache);
+    command.args([subcommand, "--model", model, "--offline"]);
+    command
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The folder beside the checkout that holds the shared seeds and evaluation data.
+pub fn shared(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(path)
+}
+
+/// GPT-2's byte-to-character table: the 256 printable characters byte-level BPE uses.
+fn byte_level_alphabet() -> Vec<String> {
+    let printable: Vec<u32> = (u32::from('!')..=u32::from('~'))
+        .chain(u32::from('¡')..=u32::from('¬'))
+        .chain(u32::from('®')..=u32::from('ÿ'))
+        .collect();
+    let mut extra = 0;
+    (0..256u32)
+        .map(|byte| {
+            let code = if printable.contains(&byte) {
+                byte
+            } else {
+                extra += 1;
+                255 + extra
+            };
+            char::from_u32(code).expect("valid char").to_string()
+        })
+        .collect()
+}
+
+/// The special tokens of the tiny models, ChatML's.
+pub const SPECIAL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+
+/// Writes a tiny random decoder (`qwen2` or `llama`) with a byte-level tokenizer to `path`:
+/// 2 blocks, hidden size 64, 4 query and 2 key/value heads, Q8_0 weights.
+pub fn write_tiny_model(path: &Path, architecture: &str) {
+    let device = Device::Cpu;
+    let (hidden, ffn, heads, kv_heads, blocks) = (64usize, 128usize, 4usize, 2usize, 2usize);
+    let head_dim = hidden / heads;
+    let mut tokens = byte_level_alphabet();
+    tokens.extend(SPECIAL_TOKENS.iter().map(|s| s.to_string()));
+    let vocab = tokens.len();
+    let mut token_types = vec![1u32; 256];
+    token_types.extend([3, 3, 3]);
+
+    let random = |rows: usize, cols: usize, dtype: GgmlDType| {
+        let t = (Tensor::randn(0f32, 1f32, (rows, cols), &device).unwrap() * 0.3).unwrap();
+        QTensor::quantize(&t, dtype).unwrap()
+    };
+    let vector = |n: usize, value: f32| {
+        QTensor::quantize(&Tensor::full(value, n, &device).unwrap(), GgmlDType::F32).unwrap()
+    };
+    let mut tensors: Vec<(String, QTensor)> = vec![
+        (
+            "token_embd.weight".into(),
+            random(vocab, hidden, GgmlDType::Q8_0),
+        ),
+        ("output_norm.weight".into(), vector(hidden, 1.0)),
+    ];
+    for b in 0..blocks {
+        let kv = kv_heads * head_dim;
+        tensors.extend([
+            (format!("blk.{b}.attn_norm.weight"), vector(hidden, 1.0)),
+            (format!("blk.{b}.ffn_norm.weight"), vector(hidden, 1.0)),
+            (
+                format!("blk.{b}.attn_q.weight"),
+                random(hidden, hidden, GgmlDType::Q8_0),
+            ),
+            (
+                format!("blk.{b}.attn_k.weight"),
+                random(kv, hidden, GgmlDType::Q8_0),
+            ),
+            (
+                format!("blk.{b}.attn_v.weight"),
+                random(kv, hidden, GgmlDType::Q8_0),
+            ),
+            (
+                format!("blk.{b}.attn_output.weight"),
+                random(hidden, hidden, GgmlDType::Q8_0),
+            ),
+            (
+                format!("blk.{b}.ffn_gate.weight"),
+                random(ffn, hidden, GgmlDType::Q8_0),
+            ),
+            (
+                format!("blk.{b}.ffn_up.weight"),
+                random(ffn, hidden, GgmlDType::Q8_0),
+            ),
+            (
+                format!("blk.{b}.ffn_down.weight"),
+                random(hidden, ffn, GgmlDType::Q8_0),
+            ),
+        ]);
+        if architecture == "qwen2" {
+            tensors.extend([
+                (format!("blk.{b}.attn_q.bias"), vector(hidden, 0.1)),
+                (format!("blk.{b}.attn_k.bias"), vector(kv, 0.1)),
+                (format!("blk.{b}.attn_v.bias"), vector(kv, 0.1)),
+            ]);
+        }
+    }
+
+    use gguf_file::Value;
+    let key = |k: &str| format!("{architecture}.{k}");
+    let strings =
+        |items: &[String]| Value::Array(items.iter().cloned().map(Value::String).collect());
+    let metadata: Vec<(String, Value)> = vec![
+        (
+            "general.architecture".into(),
+            Value::String(architecture.into()),
+        ),
+        (key("attention.head_count"), Value::U32(heads as u32)),
+        (key("attention.head_count_kv"), Value::U32(kv_heads as u32)),
+        (key("embedding_length"), Value::U32(hidden as u32)),
+        (key("block_count"), Value::U32(blocks as u32)),
+        (key("context_length"), Value::U32(2048)),
+        (key("attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
+        (key("rope.freq_base"), Value::F32(10_000.0)),
+        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+        ("tokenizer.ggml.pre".into(), Value::String("qwen2".into())),
+        ("tokenizer.ggml.tokens".into(), strings(&tokens)),
+        ("tokenizer.ggml.merges".into(), strings(&[])),
+        (
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(token_types.into_iter().map(Value::U32).collect()),
+        ),
+        ("tokenizer.ggml.eos_token_id".into(), Value::U32(256)),
+    ];
+    let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut file = std::fs::File::create(path).unwrap();
+    gguf_file::write(&mut file, &metadata, &tensors).unwrap();
+}
