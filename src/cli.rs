@@ -5,6 +5,7 @@
 use crate::article::{self, Article, InputError};
 use crate::catalogue::{self, ModelSpec, UnknownModel};
 use crate::device::{self, DeviceChoice};
+use crate::eval;
 use crate::fetch::{self, FetchOptions};
 use crate::generate::DecodeOptions;
 use crate::model;
@@ -32,6 +33,8 @@ enum Command {
     /// List, fetch and locate the models abridge knows.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Score the model's summaries against references (ROUGE-1/2/Lsum) beside LEAD-3.
+    Eval(EvalArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,15 +122,9 @@ enum OutputFormat {
     Json,
 }
 
+/// What shapes each summary (shared by `summarize` and `eval`).
 #[derive(Debug, Args)]
-struct SummarizeArgs {
-    /// Articles (.txt, .md, .html) or folders of them; none or `-` reads standard input.
-    paths: Vec<PathBuf>,
-    #[command(flatten)]
-    model: ModelArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    format: OutputFormat,
+struct SummaryArgs {
     /// Summary length: short ≈ 100 words, long ≈ 200 words.
     #[arg(long, value_enum, default_value_t = Length::Short)]
     length: Length,
@@ -140,6 +137,61 @@ struct SummarizeArgs {
     window: Option<usize>,
     #[command(flatten)]
     decoding: DecodingArgs,
+}
+
+impl SummaryArgs {
+    fn options(&self) -> SummaryOptions {
+        SummaryOptions {
+            words: self.words.map_or(self.length.words(), usize::from),
+            window: self.window,
+            decode: self.decoding.options(),
+            ..SummaryOptions::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct SummarizeArgs {
+    /// Articles (.txt, .md, .html) or folders of them; none or `-` reads standard input.
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    #[command(flatten)]
+    summary: SummaryArgs,
+}
+
+/// Baselines `eval` can score next to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Baseline {
+    /// The article's first three sentences.
+    Lead3,
+    /// No baseline.
+    None,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// JSON Lines file of `{"id", "article", "reference"}` rows.
+    data: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Evaluate only the first N rows.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Write each row's `{"id", "summary"}` to this JSON Lines file.
+    #[arg(long)]
+    predictions: Option<PathBuf>,
+    /// Baseline scored on the same rows.
+    #[arg(long, value_enum, default_value_t = Baseline::Lead3)]
+    baseline: Baseline,
+    /// Print one JSON object with every system's scores instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    summary: SummaryArgs,
 }
 
 /// An error in how abridge was called (exit code 2).
@@ -183,6 +235,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Summarize(args) => summarize(args),
         Command::Models(command) => models(command),
+        Command::Eval(args) => eval(args),
     }
 }
 
@@ -276,12 +329,7 @@ fn summarize(args: SummarizeArgs) -> Result<ExitCode> {
         let err = inputs.into_iter().next().expect("one input").unwrap_err();
         return Err(err.into());
     }
-    let options = SummaryOptions {
-        words: args.words.map_or(args.length.words(), usize::from),
-        window: args.window,
-        decode: args.decoding.options(),
-        ..SummaryOptions::default()
-    };
+    let options = args.summary.options();
     let mut summarizer = args.model.load()?;
     let stdout_is_terminal = io::stdout().is_terminal();
     let show_headers = inputs.len() > 1 && args.format == OutputFormat::Text;
@@ -410,4 +458,80 @@ fn models(command: ModelsCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn eval(args: EvalArgs) -> Result<ExitCode> {
+    let rows = eval::read_rows(&args.data, args.limit).map_err(|e| UsageError(format!("{e:#}")))?;
+    if rows.is_empty() {
+        return Err(UsageError(format!("{}: no rows to evaluate", args.data.display())).into());
+    }
+    let options = args.summary.options();
+    let mut summarizer = args.model.load()?;
+    let progress = ProgressBar::new(rows.len() as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} articles, {elapsed} (eta {eta})")
+            .expect("valid template"),
+    );
+    if !io::stderr().is_terminal() {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut predictions = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let article = article::from_bytes(&row.id, row.article.as_bytes(), article::Format::Text)?;
+        let summary = summarizer
+            .summarize(&article, &options, None)
+            .with_context(|| format!("{}: row {}", args.data.display(), row.id))?;
+        predictions.push(eval::Prediction {
+            id: row.id.clone(),
+            summary: summary.summary,
+            seconds: summary.seconds,
+        });
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    if let Some(path) = &args.predictions {
+        write_predictions(path, &predictions)?;
+    }
+    let mut systems = vec![eval::score_system(
+        &summarizer.spec().name,
+        &rows,
+        &predictions,
+    )];
+    if args.baseline == Baseline::Lead3 {
+        let lead3: Vec<eval::Prediction> = rows
+            .iter()
+            .map(|row| eval::Prediction {
+                id: row.id.clone(),
+                summary: eval::lead3(&row.article),
+                seconds: 0.0,
+            })
+            .collect();
+        systems.push(eval::score_system("lead3", &rows, &lead3));
+    }
+    let mut stdout = io::stdout().lock();
+    if args.json {
+        let report =
+            serde_json::json!({ "data": args.data, "rows": rows.len(), "systems": systems });
+        writeln!(stdout, "{report}")?;
+    } else {
+        write!(stdout, "{}", eval::render_table(&systems))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `{"id", "summary"}` lines to `path` atomically.
+fn write_predictions(path: &Path, predictions: &[eval::Prediction]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("{}: cannot create", path.display()))?;
+    for prediction in predictions {
+        let line = serde_json::json!({ "id": prediction.id, "summary": prediction.summary });
+        writeln!(file, "{line}")?;
+    }
+    file.persist(path)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    Ok(())
 }

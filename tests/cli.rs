@@ -190,3 +190,53 @@ fn models_list_shows_the_catalogue_and_the_default() {
         assert!(listing.contains(name), "`{name}` missing from:\n{listing}");
     }
 }
+
+#[test]
+fn eval_runs_end_to_end_on_a_tiny_model_and_writes_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    common::write_tiny_model(&model, "llama");
+    let predictions = dir.path().join("predictions.jsonl");
+    let output = abridge(dir.path())
+        .args(["eval", "--limit", "2", "--words", "10", "--json", "--model"])
+        .arg(&model)
+        .arg(common::shared("eval/cnndm-test-a.jsonl"))
+        .arg("--predictions")
+        .arg(&predictions)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(report["rows"], 2);
+    let systems = report["systems"].as_array().unwrap();
+    assert_eq!(systems[0]["system"], "tiny");
+    assert_eq!(systems[1]["system"], "lead3");
+    for system in systems {
+        for metric in ["rouge1", "rouge2", "rouge_lsum", "avg_words"] {
+            assert!(system[metric].is_number(), "{metric} in {system}");
+        }
+    }
+    let lines: Vec<serde_json::Value> = fs::read_to_string(&predictions)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        assert!(line["id"].as_str().unwrap().starts_with("dm-test-"));
+        assert!(line["summary"].is_string());
+    }
+}
+
+#[test]
+fn eval_reports_bad_data_files_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("rows.jsonl");
+    fs::write(
+        &data,
+        "{\"id\": \"a\", \"article\": \"x\", \"reference\": \"y\"}\n{oops\n",
+    )
+    .unwrap();
+    let output = abridge(dir.path()).arg("eval").arg(&data).output().unwrap();
+    assert_fails(&output, 2, &["rows.jsonl:2"]);
+}
