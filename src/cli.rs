@@ -9,7 +9,7 @@ use crate::eval;
 use crate::fetch::{self, FetchOptions};
 use crate::generate::DecodeOptions;
 use crate::model;
-use crate::summarize::{Length, Summarizer, Summary, SummaryOptions};
+use crate::summarize::{Length, Style, Summarizer, Summary, SummaryOptions};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -131,6 +131,9 @@ struct SummaryArgs {
     /// Target length in words (overrides --length).
     #[arg(long, value_parser = clap::value_parser!(u16).range(10..=1000))]
     words: Option<u16>,
+    /// Form of the summary: a paragraph, or 3-4 short highlight sentences.
+    #[arg(long, value_enum, default_value_t = Style::Paragraph)]
+    style: Style,
     /// Largest prompt given to the model at once, in tokens; longer articles are
     /// summarized in parts and merged (default: the model's context, at most 4096).
     #[arg(long)]
@@ -143,6 +146,7 @@ impl SummaryArgs {
     fn options(&self) -> SummaryOptions {
         SummaryOptions {
             words: self.words.map_or(self.length.words(), usize::from),
+            style: self.style,
             window: self.window,
             decode: self.decoding.options(),
             ..SummaryOptions::default()

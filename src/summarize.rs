@@ -38,11 +38,38 @@ impl Length {
     }
 }
 
+/// The form of a summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Style {
+    /// One paragraph: who did what, why, and the key figures.
+    Paragraph,
+    /// Three or four short sentences, like a news site's highlights.
+    Highlights,
+}
+
+impl Style {
+    /// What the final summary should look like, for the instruction.
+    fn describe(self, words: usize) -> String {
+        match self {
+            Style::Paragraph => format!(
+                "one paragraph of about {words} words. Say who did what, why, and give the key \
+                 figures"
+            ),
+            Style::Highlights => format!(
+                "3 or 4 short sentences (about {words} words in all), like news highlights: each \
+                 sentence states one key fact, with the names and figures the article gives"
+            ),
+        }
+    }
+}
+
 /// Everything that shapes a summary besides the model.
 #[derive(Debug, Clone)]
 pub struct SummaryOptions {
     /// Target length in words; generation stops at the first sentence end past it.
     pub words: usize,
+    pub style: Style,
     /// Largest prompt given to the model at once, in tokens; `None` = the smaller of the
     /// model's context and [`DEFAULT_WINDOW`].
     pub window: Option<usize>,
@@ -56,6 +83,7 @@ impl Default for SummaryOptions {
     fn default() -> Self {
         Self {
             words: Length::Short.words(),
+            style: Style::Paragraph,
             window: None,
             overlap: 64,
             decode: DecodeOptions::default(),
@@ -98,21 +126,21 @@ enum Task {
 }
 
 impl Task {
-    fn instruction(self, words: usize, text: &str) -> String {
+    fn instruction(self, style: Style, words: usize, text: &str) -> String {
         match self {
             Task::Whole => format!(
-                "Summarize the following news article in one paragraph of about {words} words. \
-                 Say who did what, why, and give the key figures. Use only facts from the article.\
-                 \n\nArticle:\n{text}"
+                "Summarize the following news article in {}. Use only facts from the article.\
+                 \n\nArticle:\n{text}",
+                style.describe(words)
             ),
             Task::Part { index, parts } => format!(
                 "The following is part {index} of {parts} of a long news article. Summarize this \
                  part in about {words} words, keeping the names and figures it gives.\n\nPart:\n{text}"
             ),
             Task::Merge => format!(
-                "The following are summaries of consecutive parts of one long news article. Write \
-                 one paragraph of about {words} words that summarizes the whole article: who did \
-                 what, why, and the key figures. Cover every part.\n\nPart summaries:\n{text}"
+                "The following are summaries of consecutive parts of one long news article. \
+                 Summarize the whole article in {}. Cover every part.\n\nPart summaries:\n{text}",
+                style.describe(words)
             ),
         }
     }
@@ -173,9 +201,9 @@ impl Summarizer {
     }
 
     /// The full prompt (template and instruction) for one task.
-    fn prompt(&self, task: Task, words: usize, text: &str) -> String {
+    fn prompt(&self, task: Task, style: Style, words: usize, text: &str) -> String {
         self.spec
-            .render_prompt(SYSTEM_PROMPT, &task.instruction(words, text))
+            .render_prompt(SYSTEM_PROMPT, &task.instruction(style, words, text))
     }
 
     /// Summarizes `article`; `stream` receives the final summary's text as it is generated.
@@ -216,7 +244,7 @@ impl Summarizer {
             .window
             .unwrap_or(DEFAULT_WINDOW)
             .min(self.model.network.context_length());
-        let overhead = self.count_tokens(&self.prompt(task, options.words, ""));
+        let overhead = self.count_tokens(&self.prompt(task, options.style, options.words, ""));
         let output = self.decode_options(options.words, options).max_new_tokens;
         let budget = window.saturating_sub(overhead + output);
         // A merge must fit at least two partial summaries, or merging would never shrink.
@@ -277,7 +305,7 @@ impl Summarizer {
         options: &SummaryOptions,
         mut stream: Option<&mut dyn FnMut(&str)>,
     ) -> Result<Partial> {
-        let prompt = self.tokenize(&self.prompt(task, words, text))?;
+        let prompt = self.tokenize(&self.prompt(task, options.style, words, text))?;
         let decode = self.decode_options(words, options);
         let generation = generate(
             self.model.network.as_mut(),
@@ -350,8 +378,10 @@ mod tests {
 
     #[test]
     fn instructions_carry_the_word_target_and_text() {
-        let prompt = Task::Part { index: 2, parts: 3 }.instruction(80, "BODY");
+        let prompt = Task::Part { index: 2, parts: 3 }.instruction(Style::Paragraph, 80, "BODY");
         assert!(prompt.contains("part 2 of 3") && prompt.contains("about 80 words"));
         assert!(prompt.ends_with("BODY"));
+        let highlights = Task::Whole.instruction(Style::Highlights, 55, "BODY");
+        assert!(highlights.contains("news highlights") && highlights.contains("about 55 words"));
     }
 }
