@@ -13,5 +13,6 @@ pub mod device;
 pub mod eval;
 pub mod fetch;
 pub mod generate;
+pub mod kernels;
 pub mod model;
 pub mod summarize;

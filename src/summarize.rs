@@ -126,6 +126,15 @@ enum Task {
 }
 
 impl Task {
+    /// Words after which generation stops at the next sentence end. A merge gets half as
+    /// much again, so that a part late in the article is not cut off by the length target.
+    fn stop_after(self, words: usize) -> usize {
+        match self {
+            Task::Merge => words + words / 2,
+            Task::Whole | Task::Part { .. } => words,
+        }
+    }
+
     fn instruction(self, style: Style, words: usize, text: &str) -> String {
         match self {
             Task::Whole => format!(
@@ -139,7 +148,8 @@ impl Task {
             ),
             Task::Merge => format!(
                 "The following are summaries of consecutive parts of one long news article. \
-                 Summarize the whole article in {}. Cover every part.\n\nPart summaries:\n{text}",
+                 Summarize the whole article in {}. Cover every part, in order: give each part \
+                 at least one sentence.\n\nPart summaries:\n{text}",
                 style.describe(words)
             ),
         }
@@ -288,7 +298,12 @@ impl Summarizer {
             chunks_used += partial.chunks;
             partials.push(partial.text);
         }
-        let merged = self.summarize_text(&partials.join("\n\n"), Task::Merge, options, stream)?;
+        let numbered: Vec<String> = partials
+            .iter()
+            .enumerate()
+            .map(|(i, partial)| format!("Part {}: {partial}", i + 1))
+            .collect();
+        let merged = self.summarize_text(&numbered.join("\n\n"), Task::Merge, options, stream)?;
         Ok(Partial {
             text: merged.text,
             output_tokens: output_tokens + merged.output_tokens,
@@ -317,7 +332,7 @@ impl Summarizer {
                 if let Some(stream) = stream.as_mut() {
                     stream(piece);
                 }
-                if word_count(so_far) >= words && ends_sentence(so_far) {
+                if word_count(so_far) >= task.stop_after(words) && ends_sentence(so_far) {
                     ControlFlow::Break(())
                 } else {
                     ControlFlow::Continue(())

@@ -5,11 +5,14 @@
 //! → RMSNorm → SwiGLU MLP. They differ in the metadata prefix, in Qwen2's biases on the
 //! query/key/value projections, and in the rotary layout: llama.cpp's converter permutes
 //! Llama's query/key weights for interleaved rotation, while Qwen2 rotates the two halves
-//! of each head (GPT-NeoX style). Structure follows candle's `quantized_qwen2.rs`; the
-//! token embedding stays quantized (rows are dequantized on lookup) and is shared with the
-//! output projection when the file ties them.
+//! of each head (GPT-NeoX style). Structure follows candle's `quantized_qwen2.rs`; weight
+//! matrices run on abridge's own CPU kernels (`crate::kernels`) where they handle the quant
+//! type, and on candle's `QMatMul` otherwise and on GPUs. The token embedding stays quantized
+//! (rows are dequantized on lookup) and is shared with the output projection when the file
+//! ties them.
 
 use super::LanguageModel;
+use crate::kernels::CpuQMatMul;
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
@@ -55,8 +58,8 @@ impl<R: Read + Seek> GgufReader<'_, R> {
         self.content.tensor_infos.contains_key(name)
     }
 
-    fn matmul(&mut self, name: &str) -> Result<QMatMul> {
-        Ok(QMatMul::from_qtensor(self.tensor(name)?)?)
+    fn linear(&mut self, name: &str) -> Result<Linear> {
+        Linear::new(self.tensor(name)?)
     }
 
     fn dense(&mut self, name: &str) -> Result<Tensor> {
@@ -120,9 +123,61 @@ impl RmsNorm {
     }
 }
 
+/// A weight matrix applied as `x · Wᵀ`.
+enum Linear {
+    /// Repacked for abridge's CPU kernels.
+    Cpu(CpuQMatMul),
+    /// candle's quantized matmul: GPUs, and quant types the CPU kernels lack.
+    Candle(QMatMul),
+}
+
+impl Linear {
+    fn new(weight: QTensor) -> Result<Self> {
+        Ok(match CpuQMatMul::from_qtensor(&weight)? {
+            Some(kernel) => Linear::Cpu(kernel),
+            None => Linear::Candle(QMatMul::from_qtensor(weight)?),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Linear::Cpu(kernel) => kernel.forward(x)?,
+            Linear::Candle(matmul) => matmul.forward(x)?,
+        })
+    }
+}
+
+/// The token embedding and the output projection, which many files tie together.
+enum Vocabulary {
+    /// Tied, on the CPU kernels: an embedding is a row of the repacked output weights.
+    Tied(CpuQMatMul),
+    /// A quantized embedding table (rows dequantized on lookup) and an output projection,
+    /// which share the table when tied.
+    Separate { table: Arc<QTensor>, output: Linear },
+}
+
+impl Vocabulary {
+    /// Embeddings of `tokens` as a (1, seq, hidden) tensor.
+    fn embed(&self, tokens: &[u32], device: &Device) -> Result<Tensor> {
+        let rows = match self {
+            Vocabulary::Tied(kernel) => kernel.dequantize_rows(tokens)?,
+            Vocabulary::Separate { table, .. } => table.embedding(&Tensor::new(tokens, device)?)?,
+        };
+        Ok(rows.unsqueeze(0)?)
+    }
+
+    /// Logits from final hidden states.
+    fn project(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Vocabulary::Tied(kernel) => Ok(kernel.forward(x)?),
+            Vocabulary::Separate { output, .. } => output.forward(x),
+        }
+    }
+}
+
 /// A projection with an optional bias (Qwen2's query/key/value).
 struct Projection {
-    weight: QMatMul,
+    weight: Linear,
     bias: Option<Tensor>,
 }
 
@@ -140,7 +195,7 @@ struct Attention {
     query: Projection,
     key: Projection,
     value: Projection,
-    output: QMatMul,
+    output: Linear,
     n_head: usize,
     n_kv_head: usize,
     head_dim: usize,
@@ -185,7 +240,7 @@ impl Attention {
         let y = y
             .transpose(1, 2)?
             .reshape((batch, seq, self.n_head * self.head_dim))?;
-        Ok(self.output.forward(&y)?)
+        self.output.forward(&y)
     }
 }
 
@@ -199,15 +254,15 @@ fn repeat_kv(x: &Tensor, group: usize) -> Result<Tensor> {
 }
 
 struct Mlp {
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
 }
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let gate = candle_nn::ops::silu(&self.gate.forward(x)?)?;
-        Ok(self.down.forward(&(gate * self.up.forward(x)?)?)?)
+        self.down.forward(&(gate * self.up.forward(x)?)?)
     }
 }
 
@@ -236,10 +291,9 @@ impl Block {
 
 /// A Llama-lineage decoder loaded from GGUF.
 pub struct Decoder {
-    embedding: Arc<QTensor>,
+    vocabulary: Vocabulary,
     blocks: Vec<Block>,
     norm: RmsNorm,
-    output: QMatMul,
     rotary: Rotary,
     context_length: usize,
     device: Device,
@@ -277,11 +331,18 @@ impl Decoder {
             bail!("{n_head} attention heads cannot be grouped over {n_kv_head} key/value heads");
         }
 
-        let embedding = Arc::new(gguf.tensor("token_embd.weight")?);
-        let output = if gguf.has_tensor("output.weight") {
-            gguf.matmul("output.weight")?
+        let table = gguf.tensor("token_embd.weight")?;
+        let vocabulary = if gguf.has_tensor("output.weight") {
+            Vocabulary::Separate {
+                table: Arc::new(table),
+                output: gguf.linear("output.weight")?,
+            }
+        } else if let Some(kernel) = CpuQMatMul::from_qtensor(&table)? {
+            Vocabulary::Tied(kernel)
         } else {
-            QMatMul::from_arc(embedding.clone())?
+            let table = Arc::new(table);
+            let output = Linear::Candle(QMatMul::from_arc(table.clone())?);
+            Vocabulary::Separate { table, output }
         };
         let norm = RmsNorm {
             weight: gguf.dense("output_norm.weight")?,
@@ -297,7 +358,7 @@ impl Decoder {
                     None
                 };
                 Ok(Projection {
-                    weight: gguf.matmul(&format!("blk.{i}.{name}.weight"))?,
+                    weight: gguf.linear(&format!("blk.{i}.{name}.weight"))?,
                     bias,
                 })
             };
@@ -305,7 +366,7 @@ impl Decoder {
                 query: projection("attn_q")?,
                 key: projection("attn_k")?,
                 value: projection("attn_v")?,
-                output: gguf.matmul(&format!("blk.{i}.attn_output.weight"))?,
+                output: gguf.linear(&format!("blk.{i}.attn_output.weight"))?,
                 n_head,
                 n_kv_head,
                 head_dim,
@@ -322,9 +383,9 @@ impl Decoder {
                     eps,
                 },
                 mlp: Mlp {
-                    gate: gguf.matmul(&format!("blk.{i}.ffn_gate.weight"))?,
-                    up: gguf.matmul(&format!("blk.{i}.ffn_up.weight"))?,
-                    down: gguf.matmul(&format!("blk.{i}.ffn_down.weight"))?,
+                    gate: gguf.linear(&format!("blk.{i}.ffn_gate.weight"))?,
+                    up: gguf.linear(&format!("blk.{i}.ffn_up.weight"))?,
+                    down: gguf.linear(&format!("blk.{i}.ffn_down.weight"))?,
                 },
             });
         }
@@ -336,10 +397,9 @@ impl Decoder {
             device,
         )?;
         Ok(Self {
-            embedding,
+            vocabulary,
             blocks,
             norm,
-            output,
             rotary,
             context_length,
             device: device.clone(),
@@ -369,8 +429,7 @@ impl LanguageModel for Decoder {
                 self.context_length
             );
         }
-        let ids = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
-        let mut x = self.embedding.embedding(&ids)?;
+        let mut x = self.vocabulary.embed(tokens, &self.device)?;
         let mask = if seq > 1 {
             Some(causal_mask(seq, pos, &self.device)?)
         } else {
@@ -381,8 +440,8 @@ impl LanguageModel for Decoder {
         }
         let last = self.norm.forward(&x.i((.., seq - 1, ..))?)?;
         Ok(self
-            .output
-            .forward(&last)?
+            .vocabulary
+            .project(&last)?
             .squeeze(0)?
             .to_dtype(DType::F32)?)
     }
