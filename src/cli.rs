@@ -3,6 +3,7 @@
 //! failure or a failed article, 2 usage or input error).
 
 use crate::article::{self, Article, InputError};
+use crate::bench::{self, BenchOptions, BenchText, DeviceSet};
 use crate::catalogue::{self, ModelSpec, UnknownModel};
 use crate::device::{self, DeviceChoice};
 use crate::eval;
@@ -11,6 +12,7 @@ use crate::generate::DecodeOptions;
 use crate::model;
 use crate::summarize::{Length, Style, Summarizer, Summary, SummaryOptions};
 use anyhow::{Context, Result};
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal, Write};
@@ -35,6 +37,9 @@ enum Command {
     Models(ModelsCommand),
     /// Score the model's summaries against references (ROUGE-1/2/Lsum) beside LEAD-3.
     Eval(EvalArgs),
+    /// Measure a model's speed on each device: load time, prefill and decode tokens/s, time
+    /// to the first token, one summary's time and peak memory (medians after a warm-up).
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,19 +63,44 @@ enum ModelsCommand {
 
 /// Which model to run and where it comes from.
 #[derive(Debug, Clone, Args)]
-pub struct ModelArgs {
+pub struct ModelSourceArgs {
     /// Catalogue name (see `abridge models list`) or a path to a GGUF file.
     #[arg(long, short = 'm')]
     model: Option<String>,
     /// Use local files only (also ABRIDGE_OFFLINE=1); never download.
     #[arg(long)]
     offline: bool,
-    /// Where to run the model.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    device: DeviceChoice,
+}
+
+impl ModelSourceArgs {
+    /// The catalogue entry and verified local file of the model (see [`resolve_model`]).
+    pub fn resolve(&self) -> Result<(ModelSpec, PathBuf)> {
+        resolve_model(self.model.as_deref(), self.offline)
+    }
+}
+
+/// How fast the model runs; these do not change what it writes.
+#[derive(Debug, Clone, Args)]
+pub struct SpeedArgs {
     /// CPU threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Prompt tokens run through the model per forward pass.
+    #[arg(long, default_value_t = DecodeOptions::default().prefill_chunk,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    prefill_chunk: usize,
+}
+
+/// Which model to run, where, and how fast.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    #[command(flatten)]
+    source: ModelSourceArgs,
+    /// Where to run the model.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    device: DeviceChoice,
+    #[command(flatten)]
+    speed: SpeedArgs,
 }
 
 /// How tokens are chosen.
@@ -143,12 +173,15 @@ struct SummaryArgs {
 }
 
 impl SummaryArgs {
-    fn options(&self) -> SummaryOptions {
+    fn options(&self, model: &ModelArgs) -> SummaryOptions {
         SummaryOptions {
             words: self.words.map_or(self.length.words(), usize::from),
             style: self.style,
             window: self.window,
-            decode: self.decoding.options(),
+            decode: DecodeOptions {
+                prefill_chunk: model.speed.prefill_chunk,
+                ..self.decoding.options()
+            },
             ..SummaryOptions::default()
         }
     }
@@ -198,6 +231,41 @@ struct EvalArgs {
     summary: SummaryArgs,
 }
 
+#[derive(Debug, Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    source: ModelSourceArgs,
+    /// Devices to measure, comma-separated; `all` is the CPU and every GPU kind. Devices this
+    /// build or machine lacks are reported as skipped, with the reason.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+    device: Vec<DeviceSet>,
+    /// The article to put in the prompt, used as it is (default: a built-in example article
+    /// of about 800 words); the summary reads it as `summarize` does.
+    #[arg(long)]
+    prompt_file: Option<PathBuf>,
+    /// Instruction before the article in the prompt, instead of abridge's own (to match
+    /// another engine's prompt token for token).
+    #[arg(long)]
+    instruction: Option<String>,
+    /// Tokens generated per run; the end token does not stop them, so runs compare.
+    #[arg(long, default_value_t = BenchOptions::default().gen_tokens,
+          value_parser = RangedU64ValueParser::<usize>::new().range(2..))]
+    gen: usize,
+    /// Measured runs after one warm-up run; the medians are reported.
+    #[arg(long, default_value_t = BenchOptions::default().runs,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    runs: usize,
+    /// Target length of the measured summary, in words.
+    #[arg(long, default_value_t = BenchOptions::default().summary_words,
+          value_parser = RangedU64ValueParser::<usize>::new().range(10..=1000))]
+    words: usize,
+    #[command(flatten)]
+    speed: SpeedArgs,
+    /// One JSON object per device per line instead of a table (fields: docs/bench.md).
+    #[arg(long)]
+    json: bool,
+}
+
 /// An error in how abridge was called (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -240,6 +308,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Summarize(args) => summarize(args),
         Command::Models(command) => models(command),
         Command::Eval(args) => eval(args),
+        Command::Bench(args) => bench(args),
     }
 }
 
@@ -290,8 +359,8 @@ fn local_file_spec(path: &Path) -> ModelSpec {
 impl ModelArgs {
     /// Resolves, verifies and loads the model on the chosen device.
     pub fn load(&self) -> Result<Summarizer> {
-        device::set_threads(self.threads)?;
-        let (spec, path) = resolve_model(self.model.as_deref(), self.offline)?;
+        device::set_threads(self.speed.threads)?;
+        let (spec, path) = self.source.resolve()?;
         let device = device::open(self.device)?;
         let spinner = spinner(format!("loading {}", spec.name));
         let loaded = model::load(&path, &device)?;
@@ -333,7 +402,7 @@ fn summarize(args: SummarizeArgs) -> Result<ExitCode> {
         let err = inputs.into_iter().next().expect("one input").unwrap_err();
         return Err(err.into());
     }
-    let options = args.summary.options();
+    let options = args.summary.options(&args.model);
     let mut summarizer = args.model.load()?;
     let stdout_is_terminal = io::stdout().is_terminal();
     let show_headers = inputs.len() > 1 && args.format == OutputFormat::Text;
@@ -413,6 +482,57 @@ fn summarize_one(
     Ok(())
 }
 
+/// The article a benchmark runs on: the file given, or the built-in example.
+fn bench_text(prompt_file: Option<&Path>) -> Result<BenchText> {
+    let Some(path) = prompt_file else {
+        let raw = bench::EXAMPLE_ARTICLE.to_string();
+        let article = article::from_bytes("<example>", raw.as_bytes(), article::Format::Text)?;
+        return Ok(BenchText { raw, article });
+    };
+    let article = article::read_path(path)?;
+    let raw = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("{}: cannot read ({e})", path.display())))?;
+    Ok(BenchText { raw, article })
+}
+
+fn bench(args: BenchArgs) -> Result<ExitCode> {
+    let text = bench_text(args.prompt_file.as_deref())?;
+    device::set_threads(args.speed.threads)?;
+    let (spec, path) = args.source.resolve()?;
+    let options = BenchOptions {
+        gen_tokens: args.gen,
+        runs: args.runs,
+        prefill_chunk: args.speed.prefill_chunk,
+        instruction: args.instruction,
+        summary_words: args.words,
+    };
+    let spinner = spinner(String::new());
+    let reports = bench::run(
+        &spec,
+        &path,
+        &bench::devices(&args.device),
+        &text,
+        &options,
+        &mut |step| spinner.set_message(step.to_string()),
+        &mut |report| {
+            if args.json {
+                spinner.suspend(|| -> Result<()> {
+                    let mut stdout = io::stdout().lock();
+                    writeln!(stdout, "{}", bench::render::json_line(report)?)?;
+                    Ok(stdout.flush()?)
+                })?;
+            }
+            Ok(())
+        },
+    )?;
+    spinner.finish_and_clear();
+    if !args.json {
+        print!("{}", bench::render::table(&reports));
+        io::stdout().flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn models(command: ModelsCommand) -> Result<ExitCode> {
     let mut stdout = io::stdout().lock();
     match command {
@@ -469,7 +589,7 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
     if rows.is_empty() {
         return Err(UsageError(format!("{}: no rows to evaluate", args.data.display())).into());
     }
-    let options = args.summary.options();
+    let options = args.summary.options(&args.model);
     let mut summarizer = args.model.load()?;
     let progress = ProgressBar::new(rows.len() as u64);
     progress.set_style(

@@ -16,6 +16,18 @@ pub enum DeviceChoice {
     Metal,
 }
 
+impl DeviceChoice {
+    /// The name `--device` takes: `auto`, `cpu`, `cuda` or `metal`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceChoice::Auto => "auto",
+            DeviceChoice::Cpu => "cpu",
+            DeviceChoice::Cuda => "cuda",
+            DeviceChoice::Metal => "metal",
+        }
+    }
+}
+
 /// Opens the requested device, or says why it cannot be had.
 pub fn open(choice: DeviceChoice) -> Result<Device> {
     match choice {

@@ -5,7 +5,7 @@
 use crate::article::{split_sentences, word_count, Article};
 use crate::catalogue::ModelSpec;
 use crate::chunk::chunk_text;
-use crate::generate::{generate, DecodeOptions, StopReason};
+use crate::generate::{generate, DecodeOptions, Generation, StopReason};
 use crate::model::LoadedModel;
 use anyhow::{bail, Result};
 use candle_core::Device;
@@ -137,11 +137,7 @@ impl Task {
 
     fn instruction(self, style: Style, words: usize, text: &str) -> String {
         match self {
-            Task::Whole => format!(
-                "Summarize the following news article in {}. Use only facts from the article.\
-                 \n\nArticle:\n{text}",
-                style.describe(words)
-            ),
+            Task::Whole => article_message(&article_instruction(style, words), text),
             Task::Part { index, parts } => format!(
                 "The following is part {index} of {parts} of a long news article. Summarize this \
                  part in about {words} words, keeping the names and figures it gives.\n\nPart:\n{text}"
@@ -154,6 +150,19 @@ impl Task {
             ),
         }
     }
+}
+
+/// abridge's instruction for summarizing a whole article in about `words` words.
+pub fn article_instruction(style: Style, words: usize) -> String {
+    format!(
+        "Summarize the following news article in {}. Use only facts from the article.",
+        style.describe(words)
+    )
+}
+
+/// The user message asking for a summary of a whole article: the instruction, then the text.
+fn article_message(instruction: &str, text: &str) -> String {
+    format!("{instruction}\n\nArticle:\n{text}")
 }
 
 /// A summary of one piece of text, with the work it took.
@@ -214,6 +223,35 @@ impl Summarizer {
     fn prompt(&self, task: Task, style: Style, words: usize, text: &str) -> String {
         self.spec
             .render_prompt(SYSTEM_PROMPT, &task.instruction(style, words, text))
+    }
+
+    /// The prompt's tokens asking this model to summarize `text` as a whole article, with
+    /// `instruction` before it (see [`article_instruction`] for abridge's own).
+    pub fn article_prompt(&self, instruction: &str, text: &str) -> Result<Vec<u32>> {
+        self.tokenize(
+            &self
+                .spec
+                .render_prompt(SYSTEM_PROMPT, &article_message(instruction, text)),
+        )
+    }
+
+    /// Runs `prompt` through the model and generates from it, stopping on this model's end
+    /// tokens (unless `options` ignores them); `on_text` sees each new piece of text and the
+    /// whole text so far, and can stop generation.
+    pub fn generate(
+        &mut self,
+        prompt: &[u32],
+        options: &DecodeOptions,
+        on_text: &mut dyn FnMut(&str, &str) -> ControlFlow<()>,
+    ) -> Result<Generation> {
+        generate(
+            self.model.network.as_mut(),
+            &self.model.tokenizer,
+            prompt,
+            &self.end_tokens,
+            options,
+            on_text,
+        )
     }
 
     /// Summarizes `article`; `stream` receives the final summary's text as it is generated.
@@ -322,23 +360,16 @@ impl Summarizer {
     ) -> Result<Partial> {
         let prompt = self.tokenize(&self.prompt(task, options.style, words, text))?;
         let decode = self.decode_options(words, options);
-        let generation = generate(
-            self.model.network.as_mut(),
-            &self.model.tokenizer,
-            &prompt,
-            &self.end_tokens,
-            &decode,
-            &mut |piece, so_far| {
-                if let Some(stream) = stream.as_mut() {
-                    stream(piece);
-                }
-                if word_count(so_far) >= task.stop_after(words) && ends_sentence(so_far) {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            },
-        )?;
+        let generation = self.generate(&prompt, &decode, &mut |piece, so_far| {
+            if let Some(stream) = stream.as_mut() {
+                stream(piece);
+            }
+            if word_count(so_far) >= task.stop_after(words) && ends_sentence(so_far) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
         let text = tidy(&generation.text, generation.stop == StopReason::MaxTokens);
         Ok(Partial {
             text,

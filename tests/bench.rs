@@ -1,0 +1,154 @@
+//! `abridge bench` end to end, through the binary: JSON lines carry every documented field,
+//! devices this build lacks are reported as skipped (exit 0), and bad input is a usage error
+//! (exit 2). The measured run uses the real SmolLM2-135M model from abridge's cache, which
+//! CI fetches first (`abridge models fetch smollm2-135m-instruct`); when it is missing these
+//! tests fail and say so. Speed itself is never asserted.
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+const MODEL: &str = "smollm2-135m-instruct";
+
+/// A short invented article, so that prefill on a slow CPU path stays quick.
+const ARTICLE: &str = "The town council of Kellerby voted 9 to 4 on Tuesday to build a floating \
+solar farm on the Marrow Reservoir. The 21.6 million euro project will cover 8 percent of the \
+lake and power the water works. Anglers opposed the plan and may go to court.";
+
+fn abridge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_abridge"))
+        .args(args)
+        .output()
+        .expect("the abridge binary runs")
+}
+
+/// Fails the test, with the fix, when the model is not in abridge's cache.
+fn require_model() {
+    let out = abridge(&["models", "path", MODEL, "--offline"]);
+    assert!(
+        out.status.success(),
+        "model `{MODEL}` is not cached, so the bench cannot be tested; run \
+         `abridge models fetch {MODEL}` first (with the same ABRIDGE_CACHE): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("UTF-8 output")
+}
+
+#[test]
+fn json_lines_carry_every_field_and_missing_devices_are_skipped() {
+    require_model();
+    let dir = tempfile::tempdir().unwrap();
+    let article = dir.path().join("article.txt");
+    std::fs::write(&article, ARTICLE).unwrap();
+    let out = abridge(&[
+        "bench",
+        "--model",
+        MODEL,
+        "--offline",
+        "--device",
+        "cpu,cuda",
+        "--prompt-file",
+        article.to_str().unwrap(),
+        "--gen",
+        "4",
+        "--runs",
+        "1",
+        "--words",
+        "10",
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per device: {lines:?}");
+
+    let cpu = &lines[0];
+    assert_eq!(cpu["device"], "cpu");
+    assert_eq!(cpu["model"], MODEL);
+    assert_eq!(cpu["threads"], 2);
+    assert_eq!(cpu["gen_tokens"], 4);
+    assert_eq!(cpu["runs"], 1);
+    assert_eq!(cpu["prefill_chunk"], 128);
+    let prompt_tokens = cpu["prompt_tokens"].as_u64().unwrap();
+    assert!(
+        (60..200).contains(&prompt_tokens),
+        "template, instruction and a 45-word article: {prompt_tokens}"
+    );
+    for field in [
+        "model_mb",
+        "load_s",
+        "prefill_tok_s",
+        "decode_tok_s",
+        "ttft_s",
+        "summary_s",
+    ] {
+        let value = cpu[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{field}: {cpu}"));
+        assert!(value > 0.0 && value.is_finite(), "{field} = {value}");
+    }
+    assert!(cpu["summary_tokens"].as_u64().unwrap() > 0);
+    let peak = cpu["peak_rss_mb"]
+        .as_f64()
+        .expect("Linux reports peak memory");
+    assert!(
+        peak >= cpu["model_mb"].as_f64().unwrap() / 2.0,
+        "the model's weights are resident: {peak} MB"
+    );
+
+    let cuda = &lines[1];
+    assert_eq!(cuda.as_object().unwrap().len(), 2, "{cuda}");
+    assert_eq!(cuda["device"], "cuda");
+    let reason = cuda["skipped"].as_str().unwrap();
+    if !cfg!(feature = "cuda") {
+        assert!(reason.contains("lacks the `cuda` feature"), "{reason}");
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_device_the_build_lacks_is_a_table_row_not_a_failure() {
+    require_model();
+    let out = abridge(&["bench", "--model", MODEL, "--offline", "--device", "cuda"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = stdout(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    assert!(lines[0].starts_with("DEVICE  MODEL"), "{table}");
+    assert!(
+        lines[1].starts_with("cuda")
+            && lines[1]
+                .contains("skipped: CUDA is not available: this build lacks the `cuda` feature"),
+        "{table}"
+    );
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    for args in [
+        &["bench", "--gen", "1"][..],
+        &["bench", "--runs", "0"],
+        &["bench", "--device", "gpu"],
+        &["bench", "--prefill-chunk", "0"],
+        &["bench", "--model", "no-such-model.gguf", "--offline"],
+        &["bench", "--prompt-file", "/no/such/article.txt"],
+    ] {
+        let out = abridge(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?} explains itself");
+    }
+}
