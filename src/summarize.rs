@@ -121,17 +121,26 @@ enum Task {
     Whole,
     /// Part `index` (1-based) of `parts` of a long article.
     Part { index: usize, parts: usize },
-    /// Partial summaries of consecutive parts: merge them.
-    Merge,
+    /// Summaries of `parts` consecutive parts, one paragraph each: merge them.
+    Merge { parts: usize },
 }
 
 impl Task {
-    /// Words after which generation stops at the next sentence end. A merge gets half as
-    /// much again, so that a part late in the article is not cut off by the length target.
+    /// Words after which generation stops at the next sentence end. A merge may run to
+    /// twice the target, so that a part late in the article is not cut off by the length.
     fn stop_after(self, words: usize) -> usize {
         match self {
-            Task::Merge => words + words / 2,
+            Task::Merge { .. } => 2 * words,
             Task::Whole | Task::Part { .. } => words,
+        }
+    }
+
+    /// Target words of this task's output when the whole summary should have `words`: a
+    /// part gets its share (twice over, so the merge has material), at least 30 words.
+    fn words(self, words: usize) -> usize {
+        match self {
+            Task::Part { parts, .. } => (2 * words / parts).clamp(30.min(words), words),
+            Task::Whole | Task::Merge { .. } => words,
         }
     }
 
@@ -142,10 +151,10 @@ impl Task {
                 "The following is part {index} of {parts} of a long news article. Summarize this \
                  part in about {words} words, keeping the names and figures it gives.\n\nPart:\n{text}"
             ),
-            Task::Merge => format!(
-                "The following are summaries of consecutive parts of one long news article. \
-                 Summarize the whole article in {}. Cover every part, in order: give each part \
-                 at least one sentence.\n\nPart summaries:\n{text}",
+            Task::Merge { parts } => format!(
+                "The following are summaries of the {parts} consecutive parts of one long news \
+                 article. Summarize the whole article in {}. Cover all {parts} parts in order, \
+                 with at least one sentence for each part.\n\nPart summaries:\n{text}",
                 style.describe(words)
             ),
         }
@@ -313,7 +322,7 @@ impl Summarizer {
         options: &SummaryOptions,
         stream: Option<&mut dyn FnMut(&str)>,
     ) -> Result<Partial> {
-        let budget = self.text_budget(Task::Merge, options)?;
+        let budget = self.text_budget(Task::Merge { parts: 2 }, options)?;
         if self.count_tokens(text) <= budget {
             return self.run(task, options.words, text, options, stream);
         }
@@ -325,13 +334,16 @@ impl Summarizer {
         let mut chunks_used = 0;
         for (i, chunk) in chunks.iter().enumerate() {
             let task = match task {
-                Task::Merge => Task::Merge,
+                // Merged summaries are one paragraph per part.
+                Task::Merge { .. } => Task::Merge {
+                    parts: chunk.text.split("\n\n").count(),
+                },
                 _ => Task::Part {
                     index: i + 1,
                     parts,
                 },
             };
-            let partial = self.run(task, options.words, &chunk.text, options, None)?;
+            let partial = self.run(task, task.words(options.words), &chunk.text, options, None)?;
             output_tokens += partial.output_tokens;
             chunks_used += partial.chunks;
             partials.push(partial.text);
@@ -341,7 +353,8 @@ impl Summarizer {
             .enumerate()
             .map(|(i, partial)| format!("Part {}: {partial}", i + 1))
             .collect();
-        let merged = self.summarize_text(&numbered.join("\n\n"), Task::Merge, options, stream)?;
+        let merge = Task::Merge { parts };
+        let merged = self.summarize_text(&numbered.join("\n\n"), merge, options, stream)?;
         Ok(Partial {
             text: merged.text,
             output_tokens: output_tokens + merged.output_tokens,
@@ -420,6 +433,25 @@ mod tests {
         assert!(ends_sentence("He said \"yes.\" "));
         assert!(ends_sentence("Done!"));
         assert!(!ends_sentence("The figure was 3"));
+    }
+
+    #[test]
+    fn parts_get_their_share_of_words_and_merges_name_the_part_count() {
+        assert_eq!(Task::Part { index: 1, parts: 4 }.words(100), 50);
+        assert_eq!(
+            Task::Part {
+                index: 1,
+                parts: 20
+            }
+            .words(100),
+            30
+        );
+        assert_eq!(Task::Part { index: 1, parts: 1 }.words(100), 100);
+        assert_eq!(Task::Part { index: 1, parts: 9 }.words(20), 20);
+        assert_eq!(Task::Merge { parts: 3 }.words(100), 100);
+        assert_eq!(Task::Merge { parts: 3 }.stop_after(100), 200);
+        let merge = Task::Merge { parts: 3 }.instruction(Style::Paragraph, 100, "P");
+        assert!(merge.contains("all 3 parts"), "{merge}");
     }
 
     #[test]
