@@ -1,19 +1,15 @@
-//! Reading input articles (files, directories, stdin) and turning them into clean
-//! prose: binary/encoding checks, HTML and Markdown text extraction, whitespace and
-//! punctuation normalisation, removal of scraped boilerplate (share prompts, source
-//! links, copyright lines), plus the word and sentence helpers the rest of the crate
-//! measures text with.
+//! Reading input articles (files and stdin; folders are walked by [`crate::batch`]) and
+//! turning them into clean prose: binary/encoding checks, HTML and Markdown text
+//! extraction, whitespace and punctuation normalisation, removal of scraped boilerplate
+//! (share prompts, source links, copyright lines), plus the word and sentence helpers the
+//! rest of the crate measures text with.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::io::{self, Read};
 use std::ops::{Range, RangeInclusive};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use scraper::{ElementRef, Html, Node};
-
-/// File extensions (lower-case) that a directory walk picks up as articles.
-const ARTICLE_EXTENSIONS: &[&str] = &["txt", "text", "md", "markdown", "html", "htm"];
 
 /// The UTF-8 byte order mark, tolerated at the start of an input.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -110,7 +106,7 @@ pub enum InputError {
 }
 
 impl InputError {
-    fn rejected(name: &str, problem: InputProblem) -> InputError {
+    pub(crate) fn rejected(name: &str, problem: InputProblem) -> InputError {
         InputError::Rejected {
             name: name.to_string(),
             problem,
@@ -118,7 +114,7 @@ impl InputError {
     }
 
     /// Classifies an I/O failure on `name`.
-    fn from_io(name: &str, error: io::Error) -> InputError {
+    pub(crate) fn from_io(name: &str, error: io::Error) -> InputError {
         let problem = match error.kind() {
             io::ErrorKind::NotFound => InputProblem::NotFound,
             io::ErrorKind::PermissionDenied => InputProblem::PermissionDenied,
@@ -168,9 +164,14 @@ pub struct Article {
 
 /// Reads and cleans one article file; the format comes from its extension.
 pub fn read_path(path: &Path) -> Result<Article, InputError> {
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|error| InputError::from_io(&name, error))?;
-    from_bytes(&name, &bytes, Format::from_path(path))
+    let bytes = read_file(path)?;
+    from_bytes(&path.display().to_string(), &bytes, Format::from_path(path))
+}
+
+/// The raw bytes of an article file, with I/O failures classified (`not found`,
+/// `permission denied`, …) and named after the path.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, InputError> {
+    std::fs::read(path).map_err(|error| InputError::from_io(&path.display().to_string(), error))
 }
 
 /// Reads and cleans an article from standard input (HTML is recognised by its
@@ -216,60 +217,6 @@ fn looks_binary(bytes: &[u8]) -> bool {
         .filter(|byte| byte.is_ascii_control() && !byte.is_ascii_whitespace())
         .count();
     sample.contains(&0) || control_bytes * 10 > sample.len()
-}
-
-/// Expands `paths` into the list of article files: files are kept whatever their
-/// extension, directories are walked recursively for article extensions, hidden
-/// entries are skipped; the result is sorted and free of duplicates.
-pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
-    let mut files = Vec::new();
-    for path in paths {
-        let name = path.display().to_string();
-        let metadata =
-            std::fs::metadata(path).map_err(|error| InputError::from_io(&name, error))?;
-        if !metadata.is_dir() {
-            files.push(path.clone());
-            continue;
-        }
-        let before = files.len();
-        let walk = walkdir::WalkDir::new(path)
-            .follow_links(true)
-            .into_iter()
-            .filter_entry(|entry| entry.depth() == 0 || !is_hidden(entry.file_name()));
-        for entry in walk {
-            let entry = entry.map_err(|error| walk_error(&name, error))?;
-            if entry.file_type().is_file() && has_article_extension(entry.path()) {
-                files.push(entry.into_path());
-            }
-        }
-        if files.len() == before {
-            return Err(InputError::rejected(&name, InputProblem::NoArticles));
-        }
-    }
-    files.sort();
-    let mut seen = HashSet::new();
-    files.retain(|file| seen.insert(std::fs::canonicalize(file).unwrap_or_else(|_| file.clone())));
-    Ok(files)
-}
-
-fn walk_error(root: &str, error: walkdir::Error) -> InputError {
-    let name = error
-        .path()
-        .map_or_else(|| root.to_string(), |path| path.display().to_string());
-    let error = error
-        .into_io_error()
-        .unwrap_or_else(|| io::Error::other("filesystem loop"));
-    InputError::from_io(&name, error)
-}
-
-fn is_hidden(file_name: &std::ffi::OsStr) -> bool {
-    file_name.to_string_lossy().starts_with('.')
-}
-
-fn has_article_extension(path: &Path) -> bool {
-    path.extension().is_some_and(|extension| {
-        ARTICLE_EXTENSIONS.contains(&extension.to_string_lossy().to_ascii_lowercase().as_str())
-    })
 }
 
 /// Number of whitespace-separated words.
@@ -1137,47 +1084,6 @@ mod tests {
         let article = read_path(&page).unwrap();
         assert_eq!(article.source, page.display().to_string());
         assert_eq!(article.text, "The council met.\n\nIt voted.");
-    }
-
-    #[test]
-    fn collect_inputs_walks_sorts_dedups_and_skips_hidden() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        for file in [
-            "b.md",
-            "a.txt",
-            "sub/c.html",
-            "sub/skip.json",
-            ".hidden.txt",
-            ".git/d.txt",
-        ] {
-            let path = root.join(file);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, "Some text.").unwrap();
-        }
-        let explicit = root.join("sub/skip.json");
-        let found =
-            collect_inputs(&[root.to_path_buf(), explicit.clone(), root.join("a.txt")]).unwrap();
-        assert_eq!(
-            found,
-            vec![
-                root.join("a.txt"),
-                root.join("b.md"),
-                root.join("sub/c.html"),
-                explicit
-            ]
-        );
-    }
-
-    #[test]
-    fn collect_inputs_reports_missing_paths_and_empty_directories() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("data.json"), "{}").unwrap();
-        let error = collect_inputs(&[dir.path().to_path_buf()]).unwrap_err();
-        assert_eq!(error.reason(), "no articles found in directory");
-        let missing = dir.path().join("nope");
-        let error = collect_inputs(&[missing]).unwrap_err();
-        assert_eq!(error.problem(), Some(InputProblem::NotFound));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! failure or a failed article, 2 usage or input error).
 
 use crate::article::{self, Article, InputError};
+use crate::batch::{self, Destination, FileFormat, OutputFolder, Recipe, Selection, Shard};
 use crate::bench::{self, BenchOptions, BenchText, DeviceSet};
 use crate::catalogue::{self, ModelSpec, UnknownModel};
 use crate::device::{self, DeviceChoice};
@@ -150,6 +151,9 @@ enum OutputFormat {
     Text,
     /// One JSON object per article (see the README for the fields).
     Json,
+    /// One JSON object per article with its `status`, failures included (see the README);
+    /// streams a whole batch to standard output, without --out.
+    Jsonl,
 }
 
 /// What shapes each summary (shared by `summarize` and `eval`).
@@ -198,6 +202,21 @@ struct SummarizeArgs {
     format: OutputFormat,
     #[command(flatten)]
     summary: SummaryArgs,
+    /// Write one summary file per article under this folder, mirroring the input tree;
+    /// a re-run skips the summaries that are up to date.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// In folders, take the files matching this pattern (matched against the path below
+    /// the folder) instead of .txt, .text, .md, .markdown, .html and .htm; repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    glob: Vec<String>,
+    /// Redo summaries that are up to date (with --out).
+    #[arg(long, requires = "out")]
+    force: bool,
+    /// Summarize only shard K of N (0 ≤ K < N), picked by a stable hash of each article's
+    /// path below its folder, so N machines can split one folder (with --out or --format jsonl).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
 }
 
 /// Baselines `eval` can score next to the model.
@@ -312,23 +331,39 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// The catalogue entry and verified local file of the model named on the command line:
-/// a catalogue name (fetched if needed), or a path to a GGUF file, used as it is with the
-/// catalogue entry of the same file name, or a ChatML entry named after the file.
-pub fn resolve_model(name: Option<&str>, offline: bool) -> Result<(ModelSpec, PathBuf)> {
-    let spec = match name {
-        None => catalogue::default_model(),
+/// A model named on the command line.
+enum ModelChoice {
+    /// A catalogue entry (the default one when none is named).
+    Catalogue(ModelSpec),
+    /// A GGUF file given by path.
+    File(PathBuf),
+}
+
+fn choose_model(name: Option<&str>) -> Result<ModelChoice> {
+    Ok(match name {
+        None => ModelChoice::Catalogue(catalogue::default_model()),
         Some(name) if name.ends_with(".gguf") || Path::new(name).is_file() => {
             let path = PathBuf::from(name);
             if !path.is_file() {
                 return Err(UsageError(format!("{name}: model file not found")).into());
             }
-            return Ok((local_file_spec(&path), path));
+            ModelChoice::File(path)
         }
-        Some(name) => catalogue::find(name)?,
-    };
-    let path = fetch::resolve(&spec, &FetchOptions::from_env(offline))?;
-    Ok((spec, path))
+        Some(name) => ModelChoice::Catalogue(catalogue::find(name)?),
+    })
+}
+
+/// The catalogue entry and verified local file of the model named on the command line:
+/// a catalogue name (fetched if needed), or a path to a GGUF file, used as it is with the
+/// catalogue entry of the same file name, or a ChatML entry named after the file.
+pub fn resolve_model(name: Option<&str>, offline: bool) -> Result<(ModelSpec, PathBuf)> {
+    match choose_model(name)? {
+        ModelChoice::Catalogue(spec) => {
+            let path = fetch::resolve(&spec, &FetchOptions::from_env(offline))?;
+            Ok((spec, path))
+        }
+        ModelChoice::File(path) => Ok((local_file_spec(&path), path)),
+    }
 }
 
 /// The catalogue entry for a GGUF file given by path: the entry with the same file name,
@@ -367,6 +402,23 @@ impl ModelArgs {
         spinner.finish_and_clear();
         Summarizer::new(loaded, spec, device)
     }
+
+    /// The model's name and sha256, without loading it: the catalogue's published hash
+    /// (nothing is read or fetched), else the hash of the file, recorded once beside it.
+    pub fn identity(&self) -> Result<(String, String)> {
+        if let ModelChoice::Catalogue(ModelSpec {
+            name,
+            sha256: Some(sha256),
+            ..
+        }) = choose_model(self.source.model.as_deref())?
+        {
+            return Ok((name, sha256));
+        }
+        let (spec, path) = self.source.resolve()?;
+        let options = FetchOptions::from_env(self.source.offline);
+        let sha256 = fetch::file_sha256(&spec, &options, &path)?;
+        Ok((spec.name, sha256))
+    }
 }
 
 /// A spinner on stderr when it is a terminal; hidden otherwise.
@@ -384,19 +436,25 @@ fn spinner(message: String) -> ProgressBar {
 }
 
 /// The articles named on the command line, read and cleaned; standard input when none.
-fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Result<Article, InputError>>> {
+fn read_inputs(paths: &[PathBuf], globs: &[String]) -> Result<Vec<Result<Article, InputError>>> {
     if paths.is_empty() || paths.iter().all(|p| p.as_os_str() == "-") {
         return Ok(vec![article::read_stdin()]);
     }
     if paths.iter().any(|p| p.as_os_str() == "-") {
         return Err(UsageError("`-` (standard input) cannot be mixed with paths".into()).into());
     }
-    let files = article::collect_inputs(paths)?;
-    Ok(files.iter().map(|f| article::read_path(f)).collect())
+    let files = batch::find_articles(paths, &Selection::new(globs, None)?)?;
+    Ok(files.iter().map(|f| article::read_path(&f.path)).collect())
 }
 
 fn summarize(args: SummarizeArgs) -> Result<ExitCode> {
-    let inputs = read_inputs(&args.paths)?;
+    if args.out.is_some() || args.format == OutputFormat::Jsonl {
+        return summarize_batch(args);
+    }
+    if args.shard.is_some() {
+        return Err(UsageError("--shard needs --out or --format jsonl".into()).into());
+    }
+    let inputs = read_inputs(&args.paths, &args.glob)?;
     if let [Err(_)] = inputs.as_slice() {
         // A single unusable input is an input error.
         let err = inputs.into_iter().next().expect("one input").unwrap_err();
@@ -445,6 +503,48 @@ fn summarize(args: SummarizeArgs) -> Result<ExitCode> {
     })
 }
 
+/// `summarize --out DIR` or `--format jsonl`: a batch run over files and folders.
+fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
+    let format = match (args.format, &args.out) {
+        (OutputFormat::Jsonl, Some(_)) => {
+            let message = "--format jsonl streams to standard output; with --out use text or json";
+            return Err(UsageError(message.into()).into());
+        }
+        (OutputFormat::Jsonl, None) => None,
+        (OutputFormat::Text, _) => Some(FileFormat::Text),
+        (OutputFormat::Json, _) => Some(FileFormat::Json),
+    };
+    if args.paths.is_empty() || args.paths.iter().any(|p| p.as_os_str() == "-") {
+        let message =
+            "a batch (--out or --format jsonl) reads files and folders, not standard input";
+        return Err(UsageError(message.into()).into());
+    }
+    let selection = Selection::new(&args.glob, args.out.as_deref())?;
+    let mut inputs = batch::find_articles(&args.paths, &selection)?;
+    let options = args.summary.options(&args.model);
+    let mut stdout = io::stdout();
+    let mut destination = match (&args.out, format) {
+        (Some(dir), Some(format)) => {
+            let (model, model_sha256) = args.model.identity()?;
+            let recipe = Recipe::new(model, model_sha256, &options);
+            let folder = OutputFolder::new(dir.clone(), format, recipe, args.force)?;
+            folder.check_distinct(&inputs)?;
+            Destination::Folder(folder)
+        }
+        _ => Destination::JsonLines(&mut stdout),
+    };
+    if let Some(shard) = args.shard {
+        inputs.retain(|input| shard.contains(&input.relative));
+    }
+    let stop = batch::stop_on_ctrl_c()?;
+    let tally = batch::run(&inputs, &mut destination, &stop, || {
+        let mut summarizer = args.model.load()?;
+        Ok(move |article: &Article| summarizer.summarize(article, &options, None))
+    })?;
+    eprintln!("abridge: {tally}");
+    Ok(tally.exit_code())
+}
+
 fn summarize_one(
     summarizer: &mut Summarizer,
     article: &Article,
@@ -468,7 +568,10 @@ fn summarize_one(
         spinner.finish_and_clear();
         match format {
             OutputFormat::Text => writeln!(stdout, "{}", summary.summary)?,
-            OutputFormat::Json => writeln!(stdout, "{}", serde_json::to_string(&summary)?)?,
+            // JSON lines are batch output (`summarize_batch`); never here.
+            OutputFormat::Json | OutputFormat::Jsonl => {
+                writeln!(stdout, "{}", serde_json::to_string(&summary)?)?
+            }
         }
         summary
     };

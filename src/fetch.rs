@@ -415,6 +415,27 @@ fn check_sha256(
     }
 }
 
+/// The sha256 of a model file: the hash its sidecar records while the file's size and
+/// modification time are unchanged (for a file [`resolve`] returned, the hash it was
+/// verified against), else computed now and recorded. Nothing is checked against the
+/// catalogue: this names a file, it does not verify it.
+pub fn file_sha256(
+    spec: &ModelSpec,
+    opts: &FetchOptions,
+    file: &Path,
+) -> Result<String, FetchError> {
+    let sidecar = sidecar_path(spec, opts, file);
+    let (size, mtime_ns) = stamp(file).map_err(io_error(file))?;
+    if let Some(recorded) = read_sidecar(&sidecar) {
+        if recorded.size == size && recorded.mtime_ns == mtime_ns {
+            return Ok(recorded.sha256);
+        }
+    }
+    let sha256 = hash_file(file, opts.progress).map_err(io_error(file))?;
+    write_sidecar(&sidecar, &sha256, file)?;
+    Ok(sha256)
+}
+
 /// Checks that `file` is `spec`'s file, rehashing only when its sidecar is missing or stale.
 fn verify(spec: &ModelSpec, opts: &FetchOptions, file: &Path) -> Result<(), FetchError> {
     let sidecar = sidecar_path(spec, opts, file);
@@ -836,6 +857,35 @@ mod tests {
             other => panic!("expected AllSourcesFailed, got {other:?}"),
         }
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn file_sha256_is_recorded_once_and_redone_when_the_file_changes() {
+        let (root, opts) = options(true);
+        let spec = spec_for(b"unrelated", vec![]);
+        let path = root.path().join("local.gguf");
+        fs::write(&path, b"local weights v1").unwrap();
+        assert_eq!(
+            file_sha256(&spec, &opts, &path).unwrap(),
+            sha_hex(b"local weights v1")
+        );
+
+        // Same size and mtime: the recorded hash is returned without reading the file.
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        fs::write(&path, b"local weights v2").unwrap();
+        set_mtime(&path, mtime);
+        assert_eq!(
+            file_sha256(&spec, &opts, &path).unwrap(),
+            sha_hex(b"local weights v1")
+        );
+
+        // A new mtime: hashed again and recorded; the catalogue hash plays no part.
+        set_mtime(&path, mtime + Duration::from_secs(5));
+        assert_eq!(
+            file_sha256(&spec, &opts, &path).unwrap(),
+            sha_hex(b"local weights v2")
+        );
+        assert!(path.exists());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::Instant;
 use tokenizers::Tokenizer;
 
 /// How tokens are chosen and when generation stops.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DecodeOptions {
     /// Most tokens to generate.
     pub max_new_tokens: usize,

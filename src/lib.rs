@@ -3,9 +3,11 @@
 //! The pipeline, one module per stage: [`article`] reads and cleans input, [`chunk`] splits
 //! it by tokens, [`catalogue`] and [`fetch`] find and verify model files, [`model`] loads
 //! them, [`generate`] runs the decoding loop, [`summarize`] maps chunks and reduces partial
-//! summaries, [`bench`] measures speed, and [`cli`] turns command lines into calls.
+//! summaries, [`batch`] runs whole folders resumably, [`bench`] measures speed, [`eval`]
+//! scores summaries, and [`cli`] turns command lines into calls.
 
 pub mod article;
+pub mod batch;
 pub mod bench;
 pub mod catalogue;
 pub mod chunk;

@@ -64,8 +64,9 @@ impl Style {
     }
 }
 
-/// Everything that shapes a summary besides the model.
-#[derive(Debug, Clone)]
+/// Everything that shapes a summary besides the model; serialized, it is what a batch run
+/// records to tell whether a summary is up to date.
+#[derive(Debug, Clone, Serialize)]
 pub struct SummaryOptions {
     /// Target length in words; generation stops at the first sentence end past it.
     pub words: usize,

@@ -1,0 +1,1015 @@
+//! Batch runs over folders of articles: finding the articles under the paths given (walked
+//! recursively, chosen by extension or `--glob`, hidden entries and the output folder
+//! skipped, in a stable order), where each summary goes under `--out`, the records that let
+//! a re-run skip every summary that is up to date, shard selection (`--shard K/N`), and the
+//! run loop: the model loaded only once an article needs it, a progress bar, failures
+//! reported by name and counted, and a clean stop on Ctrl-C after the article in flight.
+
+use crate::article::{self, Article, Format, InputError, InputProblem};
+use crate::cli::UsageError;
+use crate::summarize::{Summary, SummaryOptions};
+use anyhow::{Context, Result};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs;
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// File extensions (lower-case) that a folder walk takes as articles when no `--glob` is given.
+const ARTICLE_EXTENSIONS: &[&str] = &["txt", "text", "md", "markdown", "html", "htm"];
+
+/// The folder inside `--out` that holds one record per summary written.
+const RECORDS_DIR: &str = ".abridge";
+
+/// Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+const INTERRUPTED: u8 = 130;
+
+/// An article file named on the command line or found under a folder named there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// Where to read it.
+    pub path: PathBuf,
+    /// Its path below the folder named on the command line, or its file name when it was
+    /// named itself: where its summary goes under `--out`, and what picks its shard.
+    pub relative: PathBuf,
+}
+
+/// Which files a folder walk takes.
+#[derive(Debug)]
+pub struct Selection {
+    /// `--glob` patterns, matched against the path below the folder; `None` takes the
+    /// article extensions.
+    globs: Option<GlobSet>,
+    /// A folder never walked into (the output folder), canonical.
+    skip: Option<PathBuf>,
+}
+
+impl Selection {
+    /// Files matching one of `globs` (with none, the article extensions), never inside
+    /// the folder `skip`.
+    pub fn new(globs: &[String], skip: Option<&Path>) -> Result<Self, UsageError> {
+        let globs = if globs.is_empty() {
+            None
+        } else {
+            let mut set = GlobSetBuilder::new();
+            for glob in globs {
+                set.add(Glob::new(glob).map_err(|e| UsageError(format!("--glob: {e}")))?);
+            }
+            Some(
+                set.build()
+                    .map_err(|e| UsageError(format!("--glob: {e}")))?,
+            )
+        };
+        Ok(Self {
+            globs,
+            skip: skip.and_then(|dir| fs::canonicalize(dir).ok()),
+        })
+    }
+
+    fn takes(&self, relative: &Path) -> bool {
+        match &self.globs {
+            Some(globs) => globs.is_match(relative),
+            None => relative.extension().is_some_and(|extension| {
+                ARTICLE_EXTENSIONS
+                    .contains(&extension.to_string_lossy().to_ascii_lowercase().as_str())
+            }),
+        }
+    }
+
+    fn is_skipped_folder(&self, folder: &Path) -> bool {
+        self.skip
+            .as_ref()
+            .is_some_and(|skip| fs::canonicalize(folder).is_ok_and(|folder| &folder == skip))
+    }
+}
+
+/// The articles under `paths`, in a stable order: the paths in command-line order, the
+/// files of each folder sorted by their path below it. A file named itself is taken
+/// whatever its name; folders are walked recursively (following links) for the files the
+/// selection takes, skipping hidden entries. A file reached twice is taken once.
+pub fn find_articles(paths: &[PathBuf], selection: &Selection) -> Result<Vec<Input>, InputError> {
+    let mut inputs = Vec::new();
+    for path in paths {
+        let name = path.display().to_string();
+        let metadata = fs::metadata(path).map_err(|error| InputError::from_io(&name, error))?;
+        if !metadata.is_dir() {
+            let file_name = path.file_name().unwrap_or(path.as_os_str());
+            inputs.push(Input {
+                path: path.clone(),
+                relative: PathBuf::from(file_name),
+            });
+            continue;
+        }
+        let walk = walkdir::WalkDir::new(path)
+            .follow_links(true)
+            .into_iter()
+            .filter_entry(|entry| {
+                entry.depth() == 0
+                    || !(is_hidden(entry.file_name())
+                        || entry.file_type().is_dir() && selection.is_skipped_folder(entry.path()))
+            });
+        let mut found = Vec::new();
+        for entry in walk {
+            let entry = entry.map_err(|error| walk_error(&name, error))?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let relative = entry
+                .path()
+                .strip_prefix(path)
+                .expect("a walk stays below its root")
+                .to_path_buf();
+            if selection.takes(&relative) {
+                found.push(Input {
+                    path: entry.into_path(),
+                    relative,
+                });
+            }
+        }
+        if found.is_empty() {
+            return Err(InputError::rejected(&name, InputProblem::NoArticles));
+        }
+        found.sort_by(|a, b| a.relative.cmp(&b.relative));
+        inputs.extend(found);
+    }
+    let mut seen = HashSet::new();
+    inputs.retain(|input| {
+        seen.insert(fs::canonicalize(&input.path).unwrap_or_else(|_| input.path.clone()))
+    });
+    Ok(inputs)
+}
+
+fn walk_error(root: &str, error: walkdir::Error) -> InputError {
+    let name = error
+        .path()
+        .map_or_else(|| root.to_string(), |path| path.display().to_string());
+    let error = error
+        .into_io_error()
+        .unwrap_or_else(|| io::Error::other("filesystem loop"));
+    InputError::from_io(&name, error)
+}
+
+fn is_hidden(file_name: &OsStr) -> bool {
+    file_name.to_string_lossy().starts_with('.')
+}
+
+/// `--shard K/N`: the articles whose stable hash is K modulo N, so that N machines given
+/// the same folder split it with no coordinator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    index: u64,
+    count: u64,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let number = |part: &str| {
+            part.parse::<u64>()
+                .map_err(|_| format!("`{text}` is not K/N, e.g. 0/4"))
+        };
+        let (index, count) = text
+            .split_once('/')
+            .ok_or_else(|| format!("`{text}` is not K/N, e.g. 0/4"))?;
+        let (index, count) = (number(index)?, number(count)?);
+        if count == 0 {
+            return Err(format!("`{text}`: N must be at least 1"));
+        }
+        if index >= count {
+            return Err(format!(
+                "`{text}`: K must be less than N (the shards of {count} are 0 to {})",
+                count - 1
+            ));
+        }
+        Ok(Self { index, count })
+    }
+}
+
+impl Shard {
+    /// Whether the article at `relative` is in this shard: the first eight bytes of the
+    /// sha256 of its path (components joined by `/`), modulo N.
+    pub fn contains(&self, relative: &Path) -> bool {
+        let key: Vec<String> = relative
+            .components()
+            .map(|part| part.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let digest = Sha256::digest(key.join("/").as_bytes());
+        let hash = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        hash % self.count == self.index
+    }
+}
+
+/// How summaries are written under `--out`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// `<relative path>.summary.txt`: the summary text.
+    Text,
+    /// `<relative path>.summary.json`: the summary's JSON object, as `--format json` prints it.
+    Json,
+}
+
+impl FileFormat {
+    fn suffix(self) -> &'static str {
+        match self {
+            FileFormat::Text => ".summary.txt",
+            FileFormat::Json => ".summary.json",
+        }
+    }
+
+    fn render(self, summary: &Summary) -> String {
+        match self {
+            FileFormat::Text => format!("{}\n", summary.summary),
+            FileFormat::Json => {
+                format!(
+                    "{}\n",
+                    serde_json::to_string(summary).expect("a summary serializes")
+                )
+            }
+        }
+    }
+}
+
+/// What a summary depends on besides its article: the model and the options that change
+/// the text. A summary is up to date while its record names the same recipe and the
+/// article's current content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    pub model: String,
+    pub model_sha256: String,
+    /// The [`SummaryOptions`] (length, window, overlap, decoding), as JSON.
+    pub options: serde_json::Value,
+}
+
+impl Recipe {
+    pub fn new(model: String, model_sha256: String, options: &SummaryOptions) -> Self {
+        Self {
+            model,
+            model_sha256,
+            options: serde_json::to_value(options).expect("summary options serialize"),
+        }
+    }
+}
+
+/// The record written beside each summary, under `OUT/.abridge/`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    input_sha256: String,
+    #[serde(flatten)]
+    recipe: Recipe,
+}
+
+/// The `--out` folder: one summary file per article, mirroring the input tree, each with a
+/// record of what it was made from.
+#[derive(Debug)]
+pub struct OutputFolder {
+    dir: PathBuf,
+    format: FileFormat,
+    recipe: Recipe,
+    /// `--force`: no summary is up to date.
+    force: bool,
+}
+
+impl OutputFolder {
+    /// The folder `dir`, which must be a folder if it exists.
+    pub fn new(
+        dir: PathBuf,
+        format: FileFormat,
+        recipe: Recipe,
+        force: bool,
+    ) -> Result<Self, UsageError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(UsageError(format!("--out {}: not a folder", dir.display())));
+        }
+        Ok(Self {
+            dir,
+            format,
+            recipe,
+            force,
+        })
+    }
+
+    /// Where the summary of the article at `relative` goes: `OUT/<relative>.summary.txt`.
+    pub fn summary_path(&self, relative: &Path) -> PathBuf {
+        with_suffix(self.dir.join(relative), self.format.suffix())
+    }
+
+    /// Where the record of that summary goes: `OUT/.abridge/<relative>.summary.txt.json`.
+    fn record_path(&self, relative: &Path) -> PathBuf {
+        let summary = with_suffix(relative.to_path_buf(), self.format.suffix());
+        with_suffix(self.dir.join(RECORDS_DIR).join(summary), ".json")
+    }
+
+    /// Fails when two articles would be summarized to the same file (the same path below
+    /// two folders, or two files of the same name named on the command line).
+    pub fn check_distinct(&self, inputs: &[Input]) -> Result<(), UsageError> {
+        let mut owners: HashMap<PathBuf, &Path> = HashMap::new();
+        for input in inputs {
+            let summary = self.summary_path(&input.relative);
+            if let Some(first) = owners.insert(summary.clone(), &input.path) {
+                return Err(UsageError(format!(
+                    "{} and {} would both be summarized to {}",
+                    first.display(),
+                    input.path.display(),
+                    summary.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the summary of `input` exists and its record names this recipe and the
+    /// article's current content; never with `--force`.
+    fn is_up_to_date(&self, input: &Input) -> bool {
+        if self.force || !self.summary_path(&input.relative).is_file() {
+            return false;
+        }
+        let record: Option<Record> = fs::read(self.record_path(&input.relative))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        record.is_some_and(|record| {
+            record.recipe == self.recipe
+                && fs::read(&input.path)
+                    .is_ok_and(|bytes| sha256_hex(&bytes) == record.input_sha256)
+        })
+    }
+
+    /// Writes the summary of `input` and then its record, each to a temporary file renamed
+    /// into place. The old record is removed first, so that however the run stops, a
+    /// summary's record is true of it or missing (and the article is redone).
+    fn write(&self, input: &Input, input_sha256: &str, summary: &Summary) -> io::Result<()> {
+        let record_path = self.record_path(&input.relative);
+        match fs::remove_file(&record_path) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+        let rendered = self.format.render(summary);
+        write_atomically(&self.summary_path(&input.relative), rendered.as_bytes())?;
+        let record = Record {
+            input_sha256: input_sha256.to_string(),
+            recipe: self.recipe.clone(),
+        };
+        write_atomically(&record_path, &serde_json::to_vec(&record)?)
+    }
+}
+
+/// `path` with `suffix` appended to its file name (`a/b.txt` → `a/b.txt.summary.txt`).
+fn with_suffix(path: PathBuf, suffix: &str) -> PathBuf {
+    let mut name = OsString::from(path.file_name().unwrap_or_default());
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to a temporary file beside `path` and renames it into place, creating
+/// the folders on the way, so `path` never holds a partial file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().expect("an output file lives in a folder");
+    fs::create_dir_all(dir)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(bytes)?;
+    file.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Where a batch run's summaries go.
+pub enum Destination<'a> {
+    /// One file per article under `--out`; summaries that are up to date are skipped.
+    Folder(OutputFolder),
+    /// `--format jsonl`: one JSON object per article, failures included, to this writer.
+    JsonLines(&'a mut dyn Write),
+}
+
+/// What became of an article, as the `status` field of a JSON line says it.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Ok,
+    Failed,
+}
+
+/// One line of `--format jsonl`: a summary's fields then `status`, or, for an article that
+/// failed, `input`, `status` and `error`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Row<'a> {
+    Summarized {
+        #[serde(flatten)]
+        summary: &'a Summary,
+        status: Status,
+    },
+    Failed {
+        input: &'a str,
+        status: Status,
+        error: &'a str,
+    },
+}
+
+/// How a batch run went.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Tally {
+    /// Articles summarized.
+    pub done: usize,
+    /// Articles whose summary was up to date, skipped.
+    pub up_to_date: usize,
+    /// Articles that could not be read or summarized, or whose summary could not be written.
+    pub failed: usize,
+    /// Articles not started because Ctrl-C stopped the run.
+    pub not_started: usize,
+    /// Whether Ctrl-C stopped the run before its end.
+    pub interrupted: bool,
+    /// Wall time of the run, model loading included.
+    pub seconds: f64,
+}
+
+impl Tally {
+    /// 130 when interrupted, else 1 when an article failed, else 0.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.interrupted {
+            ExitCode::from(INTERRUPTED)
+        } else if self.failed > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+impl fmt::Display for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "done {}, up to date {}, failed {}",
+            self.done, self.up_to_date, self.failed
+        )?;
+        if self.interrupted {
+            write!(f, "; interrupted, {} not started", self.not_started)?;
+        }
+        if self.done > 0 {
+            let per_minute = self.done as f64 * 60.0 / self.seconds;
+            write!(
+                f,
+                " ({per_minute:.1} articles/min over {:.1} s)",
+                self.seconds
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Installs the Ctrl-C handler of a batch run and returns the flag it raises: the first
+/// Ctrl-C asks the run to stop after the article in flight, a second one exits at once
+/// (summaries are renamed into place whole, so none is left half-written).
+pub fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let raised = stop.clone();
+    ctrlc::set_handler(move || {
+        if raised.swap(true, Ordering::SeqCst) {
+            std::process::exit(INTERRUPTED.into());
+        }
+        eprintln!("\nabridge: stopping after the article in flight (Ctrl-C again to stop now)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// The model, loaded on first use, so that a run with nothing to do never loads it.
+struct LazyModel<L, S> {
+    load: Option<L>,
+    model: Option<S>,
+}
+
+impl<L: FnOnce() -> Result<S>, S> LazyModel<L, S> {
+    fn get(&mut self, progress: &ProgressBar) -> Result<&mut S> {
+        if let Some(load) = self.load.take() {
+            let started = Instant::now();
+            let model = progress.suspend(load)?;
+            progress.suspend(|| {
+                eprintln!(
+                    "abridge: model loaded in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                )
+            });
+            self.model = Some(model);
+        }
+        Ok(self.model.as_mut().expect("loaded above"))
+    }
+}
+
+/// Summarizes `inputs` to `destination`, in order, until done or `stop` is raised (checked
+/// between articles). Summaries already up to date are counted and skipped before anything
+/// else, and `load` is called only when the first article needing the model comes; it
+/// returns the function that summarizes one article. An article that cannot be read,
+/// summarized or written is reported on stderr by name and counted, and the run goes on;
+/// only a failure to load the model or to write standard output ends it early.
+pub fn run<L, S>(
+    inputs: &[Input],
+    destination: &mut Destination,
+    stop: &AtomicBool,
+    load: L,
+) -> Result<Tally>
+where
+    L: FnOnce() -> Result<S>,
+    S: FnMut(&Article) -> Result<Summary>,
+{
+    let started_at = Instant::now();
+    let pending: Vec<&Input> = match destination {
+        Destination::Folder(folder) => inputs
+            .iter()
+            .filter(|input| !folder.is_up_to_date(input))
+            .collect(),
+        Destination::JsonLines(_) => inputs.iter().collect(),
+    };
+    let mut tally = Tally {
+        up_to_date: inputs.len() - pending.len(),
+        ..Tally::default()
+    };
+    let progress = progress_bar(pending.len());
+    let mut model = LazyModel {
+        load: Some(load),
+        model: None,
+    };
+    for (started, input) in pending.iter().enumerate() {
+        if stop.load(Ordering::SeqCst) {
+            tally.interrupted = true;
+            tally.not_started = pending.len() - started;
+            break;
+        }
+        match summarize_one(input, destination, &mut model, &progress)? {
+            None => tally.done += 1,
+            Some(reason) => {
+                tally.failed += 1;
+                let input_name = input.path.display().to_string();
+                progress.suspend(|| eprintln!("abridge: {input_name}: {reason}"));
+                if let Destination::JsonLines(out) = destination {
+                    let row = Row::Failed {
+                        input: &input_name,
+                        status: Status::Failed,
+                        error: &reason,
+                    };
+                    write_row(*out, &row)?;
+                }
+                progress.set_message(format!("{} failed", tally.failed));
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    tally.seconds = started_at.elapsed().as_secs_f64();
+    Ok(tally)
+}
+
+/// Reads, summarizes and writes out one article; returns why it failed, if it did. Only a
+/// failure to load the model or to write standard output is an error.
+fn summarize_one<L, S>(
+    input: &Input,
+    destination: &mut Destination,
+    model: &mut LazyModel<L, S>,
+    progress: &ProgressBar,
+) -> Result<Option<String>>
+where
+    L: FnOnce() -> Result<S>,
+    S: FnMut(&Article) -> Result<Summary>,
+{
+    let (article, input_sha256) = match read_article(input) {
+        Ok(read) => read,
+        Err(error) => return Ok(Some(error.reason())),
+    };
+    let summary = match model.get(progress)?(&article) {
+        Ok(summary) => summary,
+        Err(error) => return Ok(Some(format!("{error:#}").replace('\n', " "))),
+    };
+    match destination {
+        Destination::Folder(folder) => {
+            Ok(folder
+                .write(input, &input_sha256, &summary)
+                .err()
+                .map(|error| {
+                    let path = folder.summary_path(&input.relative);
+                    format!("cannot write {}: {error}", path.display())
+                }))
+        }
+        Destination::JsonLines(out) => {
+            let row = Row::Summarized {
+                summary: &summary,
+                status: Status::Ok,
+            };
+            write_row(*out, &row)?;
+            Ok(None)
+        }
+    }
+}
+
+/// The article at `input` and the sha256 of its bytes.
+fn read_article(input: &Input) -> Result<(Article, String), InputError> {
+    let bytes = article::read_file(&input.path)?;
+    let name = input.path.display().to_string();
+    let article = article::from_bytes(&name, &bytes, Format::from_path(&input.path))?;
+    Ok((article, sha256_hex(&bytes)))
+}
+
+fn write_row(out: &mut dyn Write, row: &Row) -> Result<()> {
+    serde_json::to_writer(&mut *out, row)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// A bar of articles done, failures and time left on stderr when it is a terminal; hidden
+/// otherwise.
+fn progress_bar(articles: usize) -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(articles as u64).with_message("0 failed");
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} articles, {msg}, {elapsed} elapsed, ETA {eta}",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// Writes `files` (path below `root`, content) and returns `root`.
+    fn tree(root: &Path, files: &[(&str, &[u8])]) -> PathBuf {
+        for (file, content) in files {
+            let path = root.join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, content).unwrap();
+        }
+        root.to_path_buf()
+    }
+
+    fn relatives(inputs: &[Input]) -> Vec<String> {
+        inputs
+            .iter()
+            .map(|input| input.relative.display().to_string())
+            .collect()
+    }
+
+    fn all_articles() -> Selection {
+        Selection::new(&[], None).unwrap()
+    }
+
+    fn recipe(words: usize) -> Recipe {
+        let options = SummaryOptions {
+            words,
+            ..SummaryOptions::default()
+        };
+        Recipe::new("test-model".into(), "ab12".into(), &options)
+    }
+
+    fn folder(dir: &Path, recipe: Recipe, force: bool) -> OutputFolder {
+        OutputFolder::new(dir.to_path_buf(), FileFormat::Text, recipe, force).unwrap()
+    }
+
+    /// A stand-in for the model: the summary is the article's first word.
+    fn first_word(article: &Article) -> Result<Summary> {
+        Ok(Summary {
+            input: article.source.clone(),
+            summary: article.text.split_whitespace().next().unwrap().to_string(),
+            model: "test-model".into(),
+            device: "cpu".into(),
+            input_words: article::word_count(&article.text),
+            input_tokens: 0,
+            output_tokens: 0,
+            chunks: 1,
+            seconds: 0.0,
+        })
+    }
+
+    /// Runs `inputs` into `destination` with [`first_word`], counting model loads.
+    fn run_counting_loads(
+        inputs: &[Input],
+        destination: &mut Destination,
+        stop: bool,
+    ) -> (Tally, usize) {
+        let loads = Cell::new(0);
+        let tally = run(inputs, destination, &AtomicBool::new(stop), || {
+            loads.set(loads.get() + 1);
+            Ok(first_word)
+        })
+        .unwrap();
+        (tally, loads.get())
+    }
+
+    #[test]
+    fn find_articles_walks_sorts_dedups_and_skips_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(
+            dir.path(),
+            &[
+                ("b.md", b"Some text."),
+                ("a.txt", b"Some text."),
+                ("sub/c.html", b"Some text."),
+                ("sub/skip.json", b"Some text."),
+                (".hidden.txt", b"Some text."),
+                (".git/d.txt", b"Some text."),
+            ],
+        );
+        let explicit = root.join("sub/skip.json");
+        let paths = [root.clone(), explicit.clone(), root.join("a.txt")];
+        let found = find_articles(&paths, &all_articles()).unwrap();
+        let found_paths: Vec<&Path> = found.iter().map(|input| input.path.as_path()).collect();
+        assert_eq!(
+            found_paths,
+            vec![
+                root.join("a.txt"),
+                root.join("b.md"),
+                root.join("sub/c.html"),
+                explicit
+            ]
+        );
+        assert_eq!(
+            relatives(&found),
+            ["a.txt", "b.md", "sub/c.html", "skip.json"]
+        );
+    }
+
+    #[test]
+    fn find_articles_reports_missing_paths_and_empty_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("data.json"), "{}").unwrap();
+        let error = find_articles(&[dir.path().to_path_buf()], &all_articles()).unwrap_err();
+        assert_eq!(error.reason(), "no articles found in directory");
+        let missing = dir.path().join("nope");
+        let error = find_articles(&[missing], &all_articles()).unwrap_err();
+        assert_eq!(error.problem(), Some(InputProblem::NotFound));
+    }
+
+    #[test]
+    fn find_articles_skips_the_output_folder_and_keeps_folder_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(
+            dir.path(),
+            &[
+                ("news/z.txt", b"Text."),
+                ("news/out/a.txt.summary.txt", b"Summary."),
+                ("news/deep/er/y.htm", b"Text."),
+                ("more/a.txt", b"Text."),
+            ],
+        );
+        let out = root.join("news/out");
+        let paths = [root.join("news"), root.join("more")];
+        let found = find_articles(&paths, &Selection::new(&[], Some(&out)).unwrap()).unwrap();
+        assert_eq!(relatives(&found), ["deep/er/y.htm", "z.txt", "a.txt"]);
+        // Without --out the same folder is an ordinary subfolder.
+        let found = find_articles(&paths[..1], &all_articles()).unwrap();
+        assert_eq!(
+            relatives(&found),
+            ["deep/er/y.htm", "out/a.txt.summary.txt", "z.txt"]
+        );
+    }
+
+    #[test]
+    fn globs_replace_the_article_extensions() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(
+            dir.path(),
+            &[
+                ("a.txt", b"Text."),
+                ("feed/b.json", b"Text."),
+                ("feed/c.xml", b"Text."),
+                ("d.JSON", b"Text."),
+            ],
+        );
+        let globs = ["*.json".to_string(), "feed/*.xml".to_string()];
+        let selection = Selection::new(&globs, None).unwrap();
+        let found = find_articles(&[root], &selection).unwrap();
+        assert_eq!(relatives(&found), ["feed/b.json", "feed/c.xml"]);
+        let error = Selection::new(&["[".to_string()], None).unwrap_err();
+        assert!(error.to_string().starts_with("--glob: "), "{error}");
+    }
+
+    #[test]
+    fn summaries_and_records_mirror_the_input_tree() {
+        let out = Path::new("out");
+        let text = folder(out, recipe(20), false);
+        assert_eq!(
+            text.summary_path(Path::new("world/b.md")),
+            Path::new("out/world/b.md.summary.txt")
+        );
+        assert_eq!(
+            text.record_path(Path::new("world/b.md")),
+            Path::new("out/.abridge/world/b.md.summary.txt.json")
+        );
+        let json = OutputFolder::new(out.into(), FileFormat::Json, recipe(20), false).unwrap();
+        assert_eq!(
+            json.summary_path(Path::new("a.txt")),
+            Path::new("out/a.txt.summary.json")
+        );
+    }
+
+    #[test]
+    fn two_articles_bound_for_one_summary_are_refused() {
+        let input = |path: &str, relative: &str| Input {
+            path: path.into(),
+            relative: relative.into(),
+        };
+        let out = folder(Path::new("out"), recipe(20), false);
+        let distinct = [input("x/a.txt", "a.txt"), input("y/b.txt", "b.txt")];
+        assert!(out.check_distinct(&distinct).is_ok());
+        let clash = [input("x/a.txt", "a.txt"), input("y/a.txt", "a.txt")];
+        let error = out.check_distinct(&clash).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "x/a.txt and y/a.txt would both be summarized to out/a.txt.summary.txt"
+        );
+    }
+
+    #[test]
+    fn shards_parse_and_split_every_path_exactly_once() {
+        assert_eq!("1/3".parse::<Shard>(), Ok(Shard { index: 1, count: 3 }));
+        for bad in ["3/3", "0/0", "1", "a/2", "-1/2", "1/2/3"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad} was accepted");
+        }
+        assert!("3/3"
+            .parse::<Shard>()
+            .unwrap_err()
+            .contains("K must be less than N"));
+        assert!("0/0"
+            .parse::<Shard>()
+            .unwrap_err()
+            .contains("N must be at least 1"));
+
+        let shards: Vec<Shard> = (0..3).map(|k| format!("{k}/3").parse().unwrap()).collect();
+        let mut sizes = [0; 3];
+        for i in 0..300 {
+            let path = PathBuf::from(format!("feed/{i}.txt"));
+            let owners: Vec<usize> = (0..3).filter(|&k| shards[k].contains(&path)).collect();
+            assert_eq!(
+                owners.len(),
+                1,
+                "{} is in shards {owners:?}",
+                path.display()
+            );
+            sizes[owners[0]] += 1;
+        }
+        assert!(sizes.iter().all(|&size| size > 70), "unbalanced: {sizes:?}");
+        // The hash depends on the path below the folder alone, not on the machine.
+        let one = Shard { index: 0, count: 1 };
+        assert!(one.contains(Path::new("anything.txt")));
+        let pinned = Shard { index: 1, count: 2 };
+        assert_eq!(
+            pinned.contains(Path::new("world/b.md")),
+            u64::from_be_bytes(Sha256::digest(b"world/b.md")[..8].try_into().unwrap()) % 2 == 1
+        );
+    }
+
+    #[test]
+    fn a_summary_is_up_to_date_while_article_model_and_options_are_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(dir.path(), &[("news/a.txt", b"Harbour bridge closes.")]);
+        let input = Input {
+            path: root.join("news/a.txt"),
+            relative: "a.txt".into(),
+        };
+        let out = root.join("out");
+        let summary = first_word(&article::read_path(&input.path).unwrap()).unwrap();
+        let bytes = fs::read(&input.path).unwrap();
+
+        let folder20 = folder(&out, recipe(20), false);
+        assert!(!folder20.is_up_to_date(&input), "nothing written yet");
+        folder20
+            .write(&input, &sha256_hex(&bytes), &summary)
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(out.join("a.txt.summary.txt")).unwrap(),
+            "Harbour\n"
+        );
+        assert!(folder20.is_up_to_date(&input));
+
+        assert!(
+            !folder(&out, recipe(30), false).is_up_to_date(&input),
+            "options changed"
+        );
+        let other_model = Recipe {
+            model_sha256: "cd34".into(),
+            ..recipe(20)
+        };
+        assert!(
+            !folder(&out, other_model, false).is_up_to_date(&input),
+            "model changed"
+        );
+        assert!(
+            !folder(&out, recipe(20), true).is_up_to_date(&input),
+            "--force"
+        );
+
+        fs::write(&input.path, "Harbour bridge reopens.").unwrap();
+        assert!(!folder20.is_up_to_date(&input), "article changed");
+        fs::write(&input.path, &bytes).unwrap();
+        assert!(folder20.is_up_to_date(&input));
+
+        fs::remove_file(out.join("a.txt.summary.txt")).unwrap();
+        assert!(!folder20.is_up_to_date(&input), "summary deleted");
+    }
+
+    #[test]
+    fn a_run_loads_the_model_only_for_work_and_counts_every_article() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(
+            dir.path(),
+            &[
+                ("news/a.txt", b"Alpha story."),
+                ("news/sub/b.md", b"Beta story."),
+                ("news/empty.txt", b" \n"),
+                ("news/blob.txt", b"PK\x03\x04\x00\x00"),
+            ],
+        );
+        let out = root.join("out");
+        let inputs = find_articles(&[root.join("news")], &all_articles()).unwrap();
+        assert_eq!(
+            relatives(&inputs),
+            ["a.txt", "blob.txt", "empty.txt", "sub/b.md"]
+        );
+
+        let mut destination = Destination::Folder(folder(&out, recipe(20), false));
+        let (tally, loads) = run_counting_loads(&inputs, &mut destination, false);
+        assert_eq!((tally.done, tally.up_to_date, tally.failed), (2, 0, 2));
+        assert_eq!(loads, 1);
+        assert_eq!(tally.exit_code(), ExitCode::FAILURE);
+        assert_eq!(
+            fs::read_to_string(out.join("sub/b.md.summary.txt")).unwrap(),
+            "Beta\n"
+        );
+        assert!(!out.join("empty.txt.summary.txt").exists());
+
+        let (tally, loads) = run_counting_loads(&inputs, &mut destination, false);
+        assert_eq!((tally.done, tally.up_to_date, tally.failed), (0, 2, 2));
+        assert_eq!(loads, 0, "nothing to do: the model is not loaded");
+        assert_eq!(tally.to_string(), "done 0, up to date 2, failed 2");
+
+        let mut destination = Destination::Folder(folder(&out, recipe(20), true));
+        let good = [inputs[0].clone(), inputs[3].clone()];
+        let (tally, loads) = run_counting_loads(&good, &mut destination, false);
+        assert_eq!(
+            (tally.done, tally.up_to_date, tally.failed, loads),
+            (2, 0, 0, 1)
+        );
+        assert_eq!(tally.exit_code(), ExitCode::SUCCESS);
+    }
+
+    #[test]
+    fn a_stopped_run_starts_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(dir.path(), &[("a.txt", b"Alpha."), ("b.txt", b"Beta.")]);
+        let inputs = find_articles(std::slice::from_ref(&root), &all_articles()).unwrap();
+        let mut destination = Destination::Folder(folder(&root.join("out"), recipe(20), false));
+        let (tally, loads) = run_counting_loads(&inputs, &mut destination, true);
+        assert!(tally.interrupted);
+        assert_eq!((tally.done, tally.not_started, loads), (0, 2, 0));
+        assert_eq!(tally.exit_code(), ExitCode::from(130));
+        assert_eq!(
+            tally.to_string(),
+            "done 0, up to date 0, failed 0; interrupted, 2 not started"
+        );
+        assert!(!root.join("out").exists());
+    }
+
+    #[test]
+    fn json_lines_carry_the_summary_fields_then_status_and_failures_with_their_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(dir.path(), &[("a.txt", b"Alpha story."), ("b.txt", b"")]);
+        let inputs = find_articles(std::slice::from_ref(&root), &all_articles()).unwrap();
+        let mut lines = Vec::new();
+        let (tally, _) =
+            run_counting_loads(&inputs, &mut Destination::JsonLines(&mut lines), false);
+        assert_eq!((tally.done, tally.failed), (1, 1));
+        let lines = String::from_utf8(lines).unwrap();
+        let rows: Vec<&str> = lines.lines().collect();
+        let a = root.join("a.txt").display().to_string();
+        let b = root.join("b.txt").display().to_string();
+        assert_eq!(
+            rows[0],
+            format!(
+                "{{\"input\":\"{a}\",\"summary\":\"Alpha\",\"model\":\"test-model\",\
+                 \"device\":\"cpu\",\"input_words\":2,\"input_tokens\":0,\"output_tokens\":0,\
+                 \"chunks\":1,\"seconds\":0.0,\"status\":\"ok\"}}"
+            )
+        );
+        assert_eq!(
+            rows[1],
+            format!("{{\"input\":\"{b}\",\"status\":\"failed\",\"error\":\"empty\"}}")
+        );
+    }
+}
