@@ -480,7 +480,7 @@ pub fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
         if raised.swap(true, Ordering::SeqCst) {
             std::process::exit(INTERRUPTED.into());
         }
-        eprintln!("\nabridge: stopping after the article in flight (Ctrl-C again to stop now)");
+        eprintln!("\nabridge: stopping after the articles in flight (Ctrl-C again to stop now)");
     })
     .context("cannot install the Ctrl-C handler")?;
     Ok(stop)
@@ -509,21 +509,23 @@ impl<L: FnOnce() -> Result<S>, S> LazyModel<L, S> {
     }
 }
 
-/// Summarizes `inputs` to `destination`, in order, until done or `stop` is raised (checked
-/// between articles). Summaries already up to date are counted and skipped before anything
-/// else, and `load` is called only when the first article needing the model comes; it
-/// returns the function that summarizes one article. An article that cannot be read,
-/// summarized or written is reported on stderr by name and counted, and the run goes on;
-/// only a failure to load the model or to write standard output ends it early.
+/// Summarizes `inputs` to `destination`, in order, `group` articles at a time, until done
+/// or `stop` is raised (checked between groups). Summaries already up to date are counted
+/// and skipped before anything else, and `load` is called only when the first article
+/// needing the model comes; it returns the function that summarizes a group of articles
+/// (one result each, in order). An article that cannot be read, summarized or written is
+/// reported on stderr by name and counted, and the run goes on; only a failure to load the
+/// model or to write standard output ends it early.
 pub fn run<L, S>(
     inputs: &[Input],
     destination: &mut Destination,
     stop: &AtomicBool,
+    group: usize,
     load: L,
 ) -> Result<Tally>
 where
     L: FnOnce() -> Result<S>,
-    S: FnMut(&Article) -> Result<Summary>,
+    S: FnMut(&[Article]) -> Vec<Result<Summary>>,
 {
     let started_at = Instant::now();
     let pending: Vec<&Input> = match destination {
@@ -542,75 +544,96 @@ where
         load: Some(load),
         model: None,
     };
-    for (started, input) in pending.iter().enumerate() {
+    for (started, inputs) in pending.chunks(group.max(1)).enumerate() {
         if stop.load(Ordering::SeqCst) {
             tally.interrupted = true;
-            tally.not_started = pending.len() - started;
+            tally.not_started = pending.len() - started * group.max(1);
             break;
         }
-        match summarize_one(input, destination, &mut model, &progress)? {
-            None => tally.done += 1,
-            Some(reason) => {
-                tally.failed += 1;
-                let input_name = input.path.display().to_string();
-                progress.suspend(|| eprintln!("abridge: {input_name}: {reason}"));
-                if let Destination::JsonLines(out) = destination {
-                    let row = Row::Failed {
-                        input: &input_name,
-                        status: Status::Failed,
-                        error: &reason,
-                    };
-                    write_row(*out, &row)?;
+        let outcomes = summarize_group(inputs, destination, &mut model, &progress)?;
+        for (input, outcome) in inputs.iter().zip(outcomes) {
+            match outcome {
+                None => tally.done += 1,
+                Some(reason) => {
+                    tally.failed += 1;
+                    let input_name = input.path.display().to_string();
+                    progress.suspend(|| eprintln!("abridge: {input_name}: {reason}"));
+                    if let Destination::JsonLines(out) = destination {
+                        let row = Row::Failed {
+                            input: &input_name,
+                            status: Status::Failed,
+                            error: &reason,
+                        };
+                        write_row(*out, &row)?;
+                    }
+                    progress.set_message(format!("{} failed", tally.failed));
                 }
-                progress.set_message(format!("{} failed", tally.failed));
             }
+            progress.inc(1);
         }
-        progress.inc(1);
     }
     progress.finish_and_clear();
     tally.seconds = started_at.elapsed().as_secs_f64();
     Ok(tally)
 }
 
-/// Reads, summarizes and writes out one article; returns why it failed, if it did. Only a
-/// failure to load the model or to write standard output is an error.
-fn summarize_one<L, S>(
-    input: &Input,
+/// Reads, summarizes and writes out a group of articles; returns, for each, why it failed,
+/// if it did. Only a failure to load the model or to write standard output is an error.
+fn summarize_group<L, S>(
+    inputs: &[&Input],
     destination: &mut Destination,
     model: &mut LazyModel<L, S>,
     progress: &ProgressBar,
-) -> Result<Option<String>>
+) -> Result<Vec<Option<String>>>
 where
     L: FnOnce() -> Result<S>,
-    S: FnMut(&Article) -> Result<Summary>,
+    S: FnMut(&[Article]) -> Vec<Result<Summary>>,
 {
-    let (article, input_sha256) = match read_article(input) {
-        Ok(read) => read,
-        Err(error) => return Ok(Some(error.reason())),
-    };
-    let summary = match model.get(progress)?(&article) {
-        Ok(summary) => summary,
-        Err(error) => return Ok(Some(format!("{error:#}").replace('\n', " "))),
-    };
-    match destination {
-        Destination::Folder(folder) => {
-            Ok(folder
-                .write(input, &input_sha256, &summary)
-                .err()
-                .map(|error| {
-                    let path = folder.summary_path(&input.relative);
-                    format!("cannot write {}: {error}", path.display())
-                }))
-        }
-        Destination::JsonLines(out) => {
-            let row = Row::Summarized {
-                summary: &summary,
-                status: Status::Ok,
-            };
-            write_row(*out, &row)?;
-            Ok(None)
+    let mut outcomes: Vec<Option<String>> = vec![None; inputs.len()];
+    let mut readable = Vec::with_capacity(inputs.len());
+    let mut articles = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.iter().enumerate() {
+        match read_article(input) {
+            Ok((article, input_sha256)) => {
+                readable.push((i, input_sha256));
+                articles.push(article);
+            }
+            Err(error) => outcomes[i] = Some(error.reason()),
         }
     }
+    if articles.is_empty() {
+        return Ok(outcomes);
+    }
+    let summaries = model.get(progress)?(&articles);
+    for ((i, input_sha256), summary) in readable.into_iter().zip(summaries) {
+        let summary = match summary {
+            Ok(summary) => summary,
+            Err(error) => {
+                outcomes[i] = Some(format!("{error:#}").replace('\n', " "));
+                continue;
+            }
+        };
+        let input = inputs[i];
+        outcomes[i] =
+            match destination {
+                Destination::Folder(folder) => folder
+                    .write(input, &input_sha256, &summary)
+                    .err()
+                    .map(|error| {
+                        let path = folder.summary_path(&input.relative);
+                        format!("cannot write {}: {error}", path.display())
+                    }),
+                Destination::JsonLines(out) => {
+                    let row = Row::Summarized {
+                        summary: &summary,
+                        status: Status::Ok,
+                    };
+                    write_row(*out, &row)?;
+                    None
+                }
+            };
+    }
+    Ok(outcomes)
 }
 
 /// The article at `input` and the sha256 of its bytes.
@@ -682,7 +705,11 @@ mod tests {
         OutputFolder::new(dir.to_path_buf(), FileFormat::Text, recipe, force).unwrap()
     }
 
-    /// A stand-in for the model: the summary is the article's first word.
+    /// A stand-in for the model: each summary is the article's first word.
+    fn first_words(articles: &[Article]) -> Vec<Result<Summary>> {
+        articles.iter().map(first_word).collect()
+    }
+
     fn first_word(article: &Article) -> Result<Summary> {
         Ok(Summary {
             input: article.source.clone(),
@@ -704,9 +731,9 @@ mod tests {
         stop: bool,
     ) -> (Tally, usize) {
         let loads = Cell::new(0);
-        let tally = run(inputs, destination, &AtomicBool::new(stop), || {
+        let tally = run(inputs, destination, &AtomicBool::new(stop), 2, || {
             loads.set(loads.get() + 1);
-            Ok(first_word)
+            Ok(first_words)
         })
         .unwrap();
         (tally, loads.get())

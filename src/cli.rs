@@ -12,14 +12,14 @@ use crate::fetch::{self, FetchOptions};
 use crate::generate::DecodeOptions;
 use crate::model;
 use crate::summarize::{Length, Style, Summarizer, Summary, SummaryOptions};
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Short abstractive summaries of news articles with small local models.
 #[derive(Debug, Parser)]
@@ -102,6 +102,12 @@ pub struct ModelArgs {
     device: DeviceChoice,
     #[command(flatten)]
     speed: SpeedArgs,
+    /// Summaries decoded together, each step reading the weights once for all of them
+    /// (folders, eval, and the parts of a long article); summaries come out as they would
+    /// one at a time.
+    #[arg(long, default_value_t = 1,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=64))]
+    batch_size: usize,
 }
 
 /// How tokens are chosen.
@@ -400,7 +406,7 @@ impl ModelArgs {
         let spinner = spinner(format!("loading {}", spec.name));
         let loaded = model::load(&path, &device)?;
         spinner.finish_and_clear();
-        Summarizer::new(loaded, spec, device)
+        Ok(Summarizer::new(loaded, spec, device)?.with_batch_size(self.batch_size))
     }
 
     /// The model's name and sha256, without loading it: the catalogue's published hash
@@ -537,9 +543,20 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
         inputs.retain(|input| shard.contains(&input.relative));
     }
     let stop = batch::stop_on_ctrl_c()?;
-    let tally = batch::run(&inputs, &mut destination, &stop, || {
+    let group = args.model.batch_size;
+    let tally = batch::run(&inputs, &mut destination, &stop, group, || {
         let mut summarizer = args.model.load()?;
-        Ok(move |article: &Article| summarizer.summarize(article, &options, None))
+        Ok(move |articles: &[Article]| {
+            summarizer
+                .summarize_many(articles, &options)
+                .unwrap_or_else(|error| {
+                    let reason = format!("{error:#}");
+                    articles
+                        .iter()
+                        .map(|_| Err(anyhow!(reason.clone())))
+                        .collect()
+                })
+        })
     })?;
     eprintln!("abridge: {tally}");
     Ok(tally.exit_code())
@@ -703,17 +720,25 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
         progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let mut predictions = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let article = article::from_bytes(&row.id, row.article.as_bytes(), article::Format::Text)?;
-        let summary = summarizer
-            .summarize(&article, &options, None)
-            .with_context(|| format!("{}: row {}", args.data.display(), row.id))?;
-        predictions.push(eval::Prediction {
-            id: row.id.clone(),
-            summary: summary.summary,
-            seconds: summary.seconds,
-        });
-        progress.inc(1);
+    for group in rows.chunks(args.model.batch_size) {
+        let articles = group
+            .iter()
+            .map(|row| article::from_bytes(&row.id, row.article.as_bytes(), article::Format::Text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let started = Instant::now();
+        let summaries = summarizer.summarize_many(&articles, &options)?;
+        // Summaries decoded together share the wall time.
+        let seconds = started.elapsed().as_secs_f64() / group.len() as f64;
+        for (row, summary) in group.iter().zip(summaries) {
+            let summary =
+                summary.with_context(|| format!("{}: row {}", args.data.display(), row.id))?;
+            predictions.push(eval::Prediction {
+                id: row.id.clone(),
+                summary: summary.summary,
+                seconds,
+            });
+            progress.inc(1);
+        }
     }
     progress.finish_and_clear();
     if let Some(path) = &args.predictions {

@@ -61,9 +61,17 @@ pub fn name(device: &Device) -> &'static str {
     }
 }
 
-/// Sets how many threads CPU inference uses (candle's matmuls run on rayon's global pool).
+/// Sets how many threads CPU inference uses (the matmuls run on rayon's global pool).
 /// Call once, before any model work; `None` keeps the default of one per core.
+///
+/// candle's element-wise ops run on a pool of their own whose workers spin for a while
+/// after each op, taking cores from the matmul threads that follow; unless
+/// `CANDLE_NUM_THREADS` says otherwise, that pool gets no workers (the ops run on the
+/// calling thread), which made decoding 15% faster here (`docs/performance.md`).
 pub fn set_threads(threads: Option<usize>) -> Result<()> {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     let Some(threads) = threads else {
         return Ok(());
     };

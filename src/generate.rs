@@ -2,11 +2,11 @@
 //! at a time through the key/value cache, choosing each token with the decoding options
 //! (greedy or temperature/top-p sampling with a seed, repetition penalty, no-repeat n-gram,
 //! minimum length), stopping on an end token, the token limit or the caller's say-so, and
-//! streaming the decoded text as it grows.
+//! streaming the decoded text as it grows. Several prompts can be decoded together, one
+//! cache slot each, so that each step reads the weights once for all of them.
 
-use crate::model::LanguageModel;
+use crate::model::{LanguageModel, Step};
 use anyhow::{bail, Result};
-use candle_core::Tensor;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -132,12 +132,11 @@ impl Sampler {
 
     fn next(
         &mut self,
-        logits: &Tensor,
+        mut logits: Vec<f32>,
         history: &[u32],
         generated: &[u32],
         banned: &[u32],
     ) -> Result<u32> {
-        let mut logits: Vec<f32> = logits.to_vec1()?;
         let penalty = self.options.repeat_penalty;
         if penalty != 1.0 {
             let recent = &history[history.len().saturating_sub(self.options.repeat_last_n)..];
@@ -226,6 +225,35 @@ fn banned_ngram_continuations(generated: &[u32], n: usize) -> Vec<u32> {
         .collect()
 }
 
+/// Called with each new piece of generated text and the whole text so far; breaking stops
+/// the generation.
+pub type OnText<'a> = Box<dyn FnMut(&str, &str) -> ControlFlow<()> + 'a>;
+
+/// One prompt to generate from: its decoding options, and `on_text`, called with each new
+/// piece of text and the whole text so far, which can stop the generation.
+pub struct Request<'a> {
+    pub prompt: &'a [u32],
+    pub options: &'a DecodeOptions,
+    pub on_text: OnText<'a>,
+}
+
+impl Request<'_> {
+    /// Why this request cannot run on a model with `context` positions, if it cannot.
+    fn check(&self, context: usize) -> Result<()> {
+        if self.prompt.is_empty() {
+            bail!("the prompt is empty");
+        }
+        if self.prompt.len() + self.options.max_new_tokens > context {
+            bail!(
+                "a prompt of {} tokens plus {} new tokens exceeds the model's context of {context}",
+                self.prompt.len(),
+                self.options.max_new_tokens
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Runs the prompt, then generates until an end token, the limit, or until `on_text`
 /// (called with each new piece of text and the whole text so far) breaks.
 pub fn generate(
@@ -236,63 +264,181 @@ pub fn generate(
     options: &DecodeOptions,
     on_text: &mut dyn FnMut(&str, &str) -> ControlFlow<()>,
 ) -> Result<Generation> {
-    if prompt.is_empty() {
-        bail!("the prompt is empty");
-    }
-    let limit = model.context_length();
-    if prompt.len() + options.max_new_tokens > limit {
-        bail!(
-            "a prompt of {} tokens plus {} new tokens exceeds the model's context of {limit}",
-            prompt.len(),
-            options.max_new_tokens
-        );
-    }
-    model.clear_kv_cache();
-    let started = Instant::now();
-    let mut logits = None;
-    for (i, chunk) in prompt.chunks(options.prefill_chunk.max(1)).enumerate() {
-        logits = Some(model.forward(chunk, i * options.prefill_chunk.max(1))?);
-    }
-    let mut logits = logits.expect("prompt is not empty");
-    let prefill_seconds = started.elapsed().as_secs_f64();
+    let request = Request {
+        prompt,
+        options,
+        on_text: Box::new(on_text),
+    };
+    generate_batch(model, tokenizer, end_tokens, vec![request], 1)?
+        .pop()
+        .expect("one request, one result")
+}
 
-    let decode_start = Instant::now();
-    let mut sampler = Sampler::new(options);
-    let mut history = prompt.to_vec();
-    let mut stream = TextStream::new(tokenizer);
-    let mut generated = Vec::new();
-    let mut stop = StopReason::MaxTokens;
-    while generated.len() < options.max_new_tokens {
-        let banned = if generated.len() < options.min_new_tokens && !options.ignore_end {
+/// Generates from every request, decoding up to `batch_size` sequences together: each has
+/// its own key/value cache slot, and every decoding step runs one token of each through the
+/// model in a single pass, so the weights are read once for all of them. A sequence that
+/// ends frees its slot for the next request, whose prompt is run in that slot first.
+/// Results come back in the requests' order; a request that cannot run (an empty prompt, or
+/// one longer than the context) gets its error and the others go on. A model error ends
+/// the whole batch.
+pub fn generate_batch(
+    model: &mut dyn LanguageModel,
+    tokenizer: &Tokenizer,
+    end_tokens: &[u32],
+    requests: Vec<Request>,
+    batch_size: usize,
+) -> Result<Vec<Result<Generation>>> {
+    let mut results: Vec<Option<Result<Generation>>> = requests.iter().map(|_| None).collect();
+    let mut pending = requests.into_iter().enumerate();
+    let mut free_slots: Vec<usize> = (0..batch_size.max(1)).rev().collect();
+    let mut active: Vec<Sequence> = Vec::new();
+    model.clear_kv_cache();
+    loop {
+        while !free_slots.is_empty() {
+            let Some((index, request)) = pending.next() else {
+                break;
+            };
+            if let Err(error) = request.check(model.context_length()) {
+                results[index] = Some(Err(error));
+                continue;
+            }
+            let slot = free_slots.pop().expect("checked non-empty");
+            active.push(Sequence::start(model, tokenizer, index, slot, request)?);
+        }
+        let mut i = 0;
+        while i < active.len() {
+            if active[i].advance(end_tokens)? {
+                i += 1;
+            } else {
+                let done = active.swap_remove(i);
+                free_slots.push(done.slot);
+                let index = done.index;
+                results[index] = Some(done.finish());
+            }
+        }
+        if active.is_empty() {
+            if pending.len() == 0 {
+                break;
+            }
+            continue;
+        }
+        let steps: Vec<Step> = active.iter().map(Sequence::next_step).collect();
+        let logits = model.forward_steps(&steps)?.to_vec2::<f32>()?;
+        for (sequence, logits) in active.iter_mut().zip(logits) {
+            sequence.logits = logits;
+        }
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every request was finished"))
+        .collect())
+}
+
+/// One request being generated, in its key/value cache slot.
+struct Sequence<'a, 't> {
+    index: usize,
+    slot: usize,
+    request: Request<'a>,
+    sampler: Sampler,
+    history: Vec<u32>,
+    stream: TextStream<'t>,
+    generated: Vec<u32>,
+    stop: StopReason,
+    logits: Vec<f32>,
+    prefill_seconds: f64,
+    decode_start: Instant,
+}
+
+impl<'a, 't> Sequence<'a, 't> {
+    /// Runs the prompt through the model in `slot`, chunk by chunk.
+    fn start(
+        model: &mut dyn LanguageModel,
+        tokenizer: &'t Tokenizer,
+        index: usize,
+        slot: usize,
+        request: Request<'a>,
+    ) -> Result<Self> {
+        let started = Instant::now();
+        let chunk = request.options.prefill_chunk.max(1);
+        let mut logits = None;
+        for (i, tokens) in request.prompt.chunks(chunk).enumerate() {
+            let step = Step {
+                slot,
+                tokens,
+                pos: i * chunk,
+            };
+            logits = Some(model.forward_steps(&[step])?);
+        }
+        let logits = logits
+            .expect("the prompt was checked non-empty")
+            .squeeze(0)?
+            .to_vec1()?;
+        Ok(Self {
+            index,
+            slot,
+            sampler: Sampler::new(request.options),
+            history: request.prompt.to_vec(),
+            stream: TextStream::new(tokenizer),
+            generated: Vec::new(),
+            stop: StopReason::MaxTokens,
+            logits,
+            prefill_seconds: started.elapsed().as_secs_f64(),
+            decode_start: Instant::now(),
+            request,
+        })
+    }
+
+    /// Chooses the next token from the latest logits; `false` when the sequence is over.
+    fn advance(&mut self, end_tokens: &[u32]) -> Result<bool> {
+        let options = self.request.options;
+        if self.generated.len() >= options.max_new_tokens {
+            self.stop = StopReason::MaxTokens;
+            return Ok(false);
+        }
+        let banned = if self.generated.len() < options.min_new_tokens && !options.ignore_end {
             end_tokens
         } else {
             &[]
         };
-        let token = sampler.next(&logits, &history, &generated, banned)?;
+        let logits = std::mem::take(&mut self.logits);
+        let token = self
+            .sampler
+            .next(logits, &self.history, &self.generated, banned)?;
         if end_tokens.contains(&token) && !options.ignore_end {
-            stop = StopReason::EndToken;
-            break;
+            self.stop = StopReason::EndToken;
+            return Ok(false);
         }
-        generated.push(token);
-        history.push(token);
-        if let Some(piece) = stream.push(token)? {
-            if on_text(&piece, &stream.text()?).is_break() {
-                stop = StopReason::Caller;
-                break;
+        self.generated.push(token);
+        self.history.push(token);
+        if let Some(piece) = self.stream.push(token)? {
+            if (self.request.on_text)(&piece, &self.stream.text()?).is_break() {
+                self.stop = StopReason::Caller;
+                return Ok(false);
             }
         }
-        if generated.len() < options.max_new_tokens {
-            logits = model.forward(&[token], history.len() - 1)?;
+        Ok(self.generated.len() < options.max_new_tokens)
+    }
+
+    /// The forward step that produces the logits after the latest token.
+    fn next_step(&self) -> Step<'_> {
+        let pos = self.history.len() - 1;
+        Step {
+            slot: self.slot,
+            tokens: &self.history[pos..],
+            pos,
         }
     }
-    Ok(Generation {
-        text: stream.text()?,
-        tokens: generated,
-        prompt_tokens: prompt.len(),
-        stop,
-        prefill_seconds,
-        decode_seconds: decode_start.elapsed().as_secs_f64(),
-    })
+
+    fn finish(self) -> Result<Generation> {
+        Ok(Generation {
+            text: self.stream.text()?,
+            tokens: self.generated,
+            prompt_tokens: self.request.prompt.len(),
+            stop: self.stop,
+            prefill_seconds: self.prefill_seconds,
+            decode_seconds: self.decode_start.elapsed().as_secs_f64(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -349,9 +495,9 @@ mod tests {
             ..DecodeOptions::default()
         };
         let mut sampler = Sampler::new(&options);
-        let logits = Tensor::new(&[3.0f32, 2.0], &candle_core::Device::Cpu).unwrap();
+        let logits = vec![3.0f32, 2.0];
         // Token 0 was seen: 3.0 / 2 = 1.5 < 2.0, so greedy picks token 1.
-        assert_eq!(sampler.next(&logits, &[0], &[], &[]).unwrap(), 1);
-        assert_eq!(sampler.next(&logits, &[], &[], &[]).unwrap(), 0);
+        assert_eq!(sampler.next(logits.clone(), &[0], &[], &[]).unwrap(), 1);
+        assert_eq!(sampler.next(logits, &[], &[], &[]).unwrap(), 0);
     }
 }

@@ -5,7 +5,7 @@
 use crate::article::{split_sentences, word_count, Article};
 use crate::catalogue::ModelSpec;
 use crate::chunk::chunk_text;
-use crate::generate::{generate, DecodeOptions, Generation, StopReason};
+use crate::generate::{generate, generate_batch, DecodeOptions, Generation, Request, StopReason};
 use crate::model::LoadedModel;
 use anyhow::{bail, Result};
 use candle_core::Device;
@@ -113,6 +113,8 @@ pub struct Summarizer {
     spec: ModelSpec,
     device: Device,
     end_tokens: Vec<u32>,
+    /// Most sequences decoded together (see [`generate_batch`]).
+    batch_size: usize,
 }
 
 /// What the model is asked to do with a piece of text.
@@ -203,7 +205,15 @@ impl Summarizer {
             spec,
             device,
             end_tokens,
+            batch_size: 1,
         })
+    }
+
+    /// Decodes up to `batch_size` summaries together in [`Self::summarize_many`] and in the
+    /// parts of a long article; 1 (the default) decodes one at a time.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
     }
 
     pub fn spec(&self) -> &ModelSpec {
@@ -272,25 +282,60 @@ impl Summarizer {
         stream: Option<&mut dyn FnMut(&str)>,
     ) -> Result<Summary> {
         let started = Instant::now();
-        let input_tokens = self.count_tokens(&article.text);
         let partial = self.summarize_text(&article.text, Task::Whole, options, stream)?;
+        self.summary(article, partial, started.elapsed().as_secs_f64())
+    }
+
+    /// Summarizes every article, decoding up to the batch size of them together; one result
+    /// per article, in order. Articles longer than one window are summarized one after the
+    /// other (their parts together). Only a model failure fails them all.
+    pub fn summarize_many(
+        &mut self,
+        articles: &[Article],
+        options: &SummaryOptions,
+    ) -> Result<Vec<Result<Summary>>> {
+        let budget = self.text_budget(Task::Merge { parts: 2 }, options)?;
+        let (whole, long): (Vec<usize>, Vec<usize>) =
+            (0..articles.len()).partition(|&i| self.count_tokens(&articles[i].text) <= budget);
+        let mut results: Vec<Option<Result<Summary>>> = articles.iter().map(|_| None).collect();
+        let jobs: Vec<(Task, usize, &str)> = whole
+            .iter()
+            .map(|&i| (Task::Whole, options.words, articles[i].text.as_str()))
+            .collect();
+        for (&i, outcome) in whole.iter().zip(self.run_batch(&jobs, options)?) {
+            results[i] = Some(
+                outcome.and_then(|(partial, seconds)| self.summary(&articles[i], partial, seconds)),
+            );
+        }
+        for i in long {
+            results[i] = Some(self.summarize(&articles[i], options, None));
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every article was summarized"))
+            .collect())
+    }
+
+    /// The summary record of `article` from its final partial summary.
+    fn summary(&self, article: &Article, partial: Partial, seconds: f64) -> Result<Summary> {
         Ok(Summary {
             input: article.source.clone(),
             summary: partial.text,
             model: self.spec.name.clone(),
             device: crate::device::name(&self.device).to_string(),
             input_words: word_count(&article.text),
-            input_tokens,
+            input_tokens: self.count_tokens(&article.text),
             output_tokens: partial.output_tokens,
             chunks: partial.chunks,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds,
         })
     }
 
-    /// Token limits for a summary of about `words` words.
-    fn decode_options(&self, words: usize, options: &SummaryOptions) -> DecodeOptions {
+    /// Token limits for `task`'s output when it should have about `words` words: room for
+    /// the words it may run to (two tokens a word, and some), a third of them at least.
+    fn decode_options(&self, task: Task, words: usize, options: &SummaryOptions) -> DecodeOptions {
         DecodeOptions {
-            max_new_tokens: words * 2 + 48,
+            max_new_tokens: task.stop_after(words) * 2 + 48,
             min_new_tokens: words / 3,
             ..options.decode.clone()
         }
@@ -303,14 +348,19 @@ impl Summarizer {
             .unwrap_or(DEFAULT_WINDOW)
             .min(self.model.network.context_length());
         let overhead = self.count_tokens(&self.prompt(task, options.style, options.words, ""));
-        let output = self.decode_options(options.words, options).max_new_tokens;
+        let output = self
+            .decode_options(task, options.words, options)
+            .max_new_tokens;
+        let part = self
+            .decode_options(Task::Whole, options.words, options)
+            .max_new_tokens;
         let budget = window.saturating_sub(overhead + output);
         // A merge must fit at least two partial summaries, or merging would never shrink.
-        if budget < 2 * output + options.overlap {
+        if budget < 2 * part + options.overlap {
             bail!(
                 "a window of {window} tokens is too small for {}-word summaries (need at least {})",
                 options.words,
-                overhead + 3 * output + options.overlap
+                overhead + output + 2 * part + options.overlap
             );
         }
         Ok(budget)
@@ -330,21 +380,28 @@ impl Summarizer {
         let count = |t: &str| self.count_tokens(t);
         let chunks = chunk_text(text, budget, options.overlap, &count);
         let parts = chunks.len();
-        let mut partials = Vec::with_capacity(parts);
-        let mut output_tokens = 0;
-        let mut chunks_used = 0;
-        for (i, chunk) in chunks.iter().enumerate() {
-            let task = match task {
+        let tasks: Vec<Task> = (0..parts)
+            .map(|i| match task {
                 // Merged summaries are one paragraph per part.
                 Task::Merge { .. } => Task::Merge {
-                    parts: chunk.text.split("\n\n").count(),
+                    parts: chunks[i].text.split("\n\n").count(),
                 },
                 _ => Task::Part {
                     index: i + 1,
                     parts,
                 },
-            };
-            let partial = self.run(task, task.words(options.words), &chunk.text, options, None)?;
+            })
+            .collect();
+        let jobs: Vec<(Task, usize, &str)> = tasks
+            .iter()
+            .zip(&chunks)
+            .map(|(&task, chunk)| (task, task.words(options.words), chunk.text.as_str()))
+            .collect();
+        let mut partials = Vec::with_capacity(parts);
+        let mut output_tokens = 0;
+        let mut chunks_used = 0;
+        for outcome in self.run_batch(&jobs, options)? {
+            let (partial, _) = outcome?;
             output_tokens += partial.output_tokens;
             chunks_used += partial.chunks;
             partials.push(partial.text);
@@ -370,26 +427,95 @@ impl Summarizer {
         words: usize,
         text: &str,
         options: &SummaryOptions,
-        mut stream: Option<&mut dyn FnMut(&str)>,
+        stream: Option<&mut dyn FnMut(&str)>,
     ) -> Result<Partial> {
         let prompt = self.tokenize(&self.prompt(task, options.style, words, text))?;
-        let decode = self.decode_options(words, options);
-        let generation = self.generate(&prompt, &decode, &mut |piece, so_far| {
-            if let Some(stream) = stream.as_mut() {
-                stream(piece);
-            }
-            if word_count(so_far) >= task.stop_after(words) && ends_sentence(so_far) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })?;
-        let text = tidy(&generation.text, generation.stop == StopReason::MaxTokens);
-        Ok(Partial {
-            text,
+        let decode = self.decode_options(task, words, options);
+        // Shortens the stream's lifetime to this call's.
+        let stream = stream.map(|s| -> &mut dyn FnMut(&str) { s });
+        let request = summary_request(&prompt, &decode, task, words, stream);
+        let generation = generate_batch(
+            self.model.network.as_mut(),
+            &self.model.tokenizer,
+            &self.end_tokens,
+            vec![request],
+            1,
+        )?
+        .pop()
+        .expect("one request, one result")?;
+        Ok(Partial::from(&generation))
+    }
+
+    /// Model calls for several `(task, words, text)` jobs, decoded together up to the batch
+    /// size: each job's partial summary and the seconds it took, or why it could not run.
+    fn run_batch(
+        &mut self,
+        jobs: &[(Task, usize, &str)],
+        options: &SummaryOptions,
+    ) -> Result<Vec<Result<(Partial, f64)>>> {
+        let mut prompts = Vec::with_capacity(jobs.len());
+        let mut decodes = Vec::with_capacity(jobs.len());
+        for &(task, words, text) in jobs {
+            prompts.push(self.tokenize(&self.prompt(task, options.style, words, text))?);
+            decodes.push(self.decode_options(task, words, options));
+        }
+        let requests = jobs
+            .iter()
+            .zip(prompts.iter().zip(&decodes))
+            .map(|(&(task, words, _), (prompt, decode))| {
+                summary_request(prompt, decode, task, words, None)
+            })
+            .collect();
+        let generations = generate_batch(
+            self.model.network.as_mut(),
+            &self.model.tokenizer,
+            &self.end_tokens,
+            requests,
+            self.batch_size,
+        )?;
+        Ok(generations
+            .into_iter()
+            .map(|generation| {
+                generation.map(|g| (Partial::from(&g), g.prefill_seconds + g.decode_seconds))
+            })
+            .collect())
+    }
+}
+
+impl From<&Generation> for Partial {
+    /// The tidied text of one model call.
+    fn from(generation: &Generation) -> Self {
+        Partial {
+            text: tidy(&generation.text, generation.stop == StopReason::MaxTokens),
             output_tokens: generation.tokens.len(),
             chunks: 1,
-        })
+        }
+    }
+}
+
+/// A request for one summary that streams its text to `stream` and stops at the first
+/// sentence end past the task's word target.
+fn summary_request<'a>(
+    prompt: &'a [u32],
+    decode: &'a DecodeOptions,
+    task: Task,
+    words: usize,
+    mut stream: Option<&'a mut dyn FnMut(&str)>,
+) -> Request<'a> {
+    let on_text = move |piece: &str, so_far: &str| {
+        if let Some(stream) = stream.as_mut() {
+            stream(piece);
+        }
+        if word_count(so_far) >= task.stop_after(words) && ends_sentence(so_far) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    Request {
+        prompt,
+        options: decode,
+        on_text: Box::new(on_text),
     }
 }
 

@@ -73,7 +73,7 @@ fn the_default_model_summarizes_the_seed_article() {
 
 #[test]
 fn map_reduce_over_a_long_input_drops_no_article() {
-    // Three unrelated articles joined; a 1,024-token window forces several parts.
+    // Three unrelated articles joined; a 1,280-token window forces several parts.
     let rows: Vec<serde_json::Value> = fs::read_to_string(shared("eval/cnndm-test-a.jsonl"))
         .unwrap()
         .lines()
@@ -88,7 +88,7 @@ fn map_reduce_over_a_long_input_drops_no_article() {
     let long = dir.path().join("three-stories.txt");
     fs::write(&long, joined.join("\n\n")).unwrap();
 
-    let json = summarize_json(DEFAULT_MODEL, &long, &["--window", "1024"]);
+    let json = summarize_json(DEFAULT_MODEL, &long, &["--window", "1280"]);
     let summary = json["summary"].as_str().unwrap();
     assert!(json["chunks"].as_u64().unwrap() >= 3, "{json}");
     for (_, name) in picks {

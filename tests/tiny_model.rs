@@ -1,11 +1,12 @@
 //! The real loader, decoder and generation loop on tiny random models the test writes:
-//! tokenizer round trips, cached decoding equal to a full forward pass, and the loop's
+//! tokenizer round trips, cached decoding equal to a full forward pass, several sequences in
+//! one pass equal to each alone, batched generation equal to one at a time, and the loop's
 //! stopping rules.
 
 mod common;
 
-use abridge::generate::{generate, DecodeOptions, StopReason};
-use abridge::model::{self, LoadedModel};
+use abridge::generate::{generate, generate_batch, DecodeOptions, Request, StopReason};
+use abridge::model::{self, LoadedModel, Step};
 use candle_core::{Device, Tensor};
 use std::ops::ControlFlow;
 
@@ -192,4 +193,133 @@ fn a_prompt_longer_than_the_context_is_an_error_not_a_panic() {
         err.to_string().contains("exceeds the model's context"),
         "{err}"
     );
+}
+
+#[test]
+fn several_sequences_in_one_pass_match_each_sequence_alone() {
+    for architecture in ["qwen2", "llama"] {
+        let (_dir, mut loaded) = tiny(architecture);
+        let network = loaded.network.as_mut();
+        let a: Vec<u32> = (0..9).map(|i| 40 + i * 5).collect();
+        let b: Vec<u32> = (0..4).map(|i| 90 + i * 3).collect();
+        let c: Vec<u32> = (0..6).map(|i| 60 + i).collect();
+        // Alone, in slot 0: `a` then one more token; `b`; `c` then three more.
+        let alone =
+            |network: &mut dyn abridge::model::LanguageModel, first: &[u32], next: &[u32]| {
+                network.clear_kv_cache();
+                network.forward(first, 0).unwrap();
+                network.forward(next, first.len()).unwrap()
+            };
+        let a_next = alone(network, &a[..8], &a[8..]);
+        let b_only = {
+            network.clear_kv_cache();
+            network.forward(&b, 0).unwrap()
+        };
+        let c_next = alone(network, &c[..3], &c[3..]);
+
+        // Together: prompts in slots 2, 0 and 1, then a pass that decodes `a`, prefills `b`
+        // from scratch and continues `c` with three tokens at once.
+        network.clear_kv_cache();
+        let step = |slot, tokens, pos| Step { slot, tokens, pos };
+        network
+            .forward_steps(&[step(2, &a[..8], 0), step(1, &c[..3], 0)])
+            .unwrap();
+        let together = network
+            .forward_steps(&[step(2, &a[8..], 8), step(0, &b, 0), step(1, &c[3..], 3)])
+            .unwrap();
+        assert_eq!(together.dims(), &[3, 259]);
+        for (row, (alone, name)) in [(&a_next, "a"), (&b_only, "b"), (&c_next, "c")]
+            .into_iter()
+            .enumerate()
+        {
+            let difference = max_difference(&together.get(row).unwrap(), alone);
+            assert!(
+                difference < 1e-4,
+                "{architecture}: sequence {name} differs by {difference}"
+            );
+        }
+
+        let err = network
+            .forward_steps(&[step(0, &b, 0), step(0, &c, 0)])
+            .unwrap_err();
+        assert!(err.to_string().contains("slot 0 appears twice"), "{err}");
+        network.clear_kv_cache();
+        let err = network.forward_steps(&[step(3, &b, 2)]).unwrap_err();
+        assert!(err.to_string().contains("past the 0 cached"), "{err}");
+    }
+}
+
+#[test]
+fn batched_generation_equals_one_at_a_time() {
+    let (_dir, mut loaded) = tiny("qwen2");
+    let prompts: Vec<Vec<u32>> = vec![
+        (0..7).map(|i| 50 + i).collect(),
+        vec![],
+        (0..3).map(|i| 120 + i * 9).collect(),
+        (0..11).map(|i| 70 + i * 2).collect(),
+        (0..5).map(|i| 33 + i * 4).collect(),
+    ];
+    let options: Vec<DecodeOptions> = [12, 5, 9, 14, 3]
+        .into_iter()
+        .map(|max_new_tokens| DecodeOptions {
+            max_new_tokens,
+            ignore_end: true,
+            prefill_chunk: 4,
+            no_repeat_ngram: 3,
+            ..DecodeOptions::default()
+        })
+        .collect();
+    let alone: Vec<Option<Vec<u32>>> = prompts
+        .iter()
+        .zip(&options)
+        .map(|(prompt, options)| {
+            generate(
+                loaded.network.as_mut(),
+                &loaded.tokenizer,
+                prompt,
+                &[256],
+                options,
+                &mut |_, _| ControlFlow::Continue(()),
+            )
+            .ok()
+            .map(|g| g.tokens)
+        })
+        .collect();
+    assert!(alone[1].is_none(), "an empty prompt is an error");
+
+    let mut pieces = vec![0usize; prompts.len()];
+    let requests = prompts
+        .iter()
+        .zip(&options)
+        .zip(pieces.iter_mut())
+        .map(|((prompt, options), pieces)| Request {
+            prompt,
+            options,
+            on_text: Box::new(move |_: &str, _: &str| {
+                *pieces += 1;
+                ControlFlow::Continue(())
+            }),
+        })
+        .collect();
+    // Two slots for four runnable prompts: slots are reused as sequences end.
+    let batched = generate_batch(
+        loaded.network.as_mut(),
+        &loaded.tokenizer,
+        &[256],
+        requests,
+        2,
+    )
+    .unwrap();
+    assert_eq!(batched.len(), prompts.len());
+    for (i, (batched, alone)) in batched.into_iter().zip(alone).enumerate() {
+        match (batched, alone) {
+            (Ok(generation), Some(tokens)) => {
+                assert_eq!(generation.tokens, tokens, "request {i}");
+                assert_eq!(generation.tokens.len(), options[i].max_new_tokens);
+            }
+            (Err(error), None) => assert!(error.to_string().contains("empty"), "{error}"),
+            (batched, alone) => panic!("request {i}: {:?} batched, {alone:?} alone", batched.err()),
+        }
+    }
+    assert!(pieces[0] > 0 && pieces[1] == 0);
 }

@@ -11,11 +11,11 @@
 //! (rows are dequantized on lookup) and is shared with the output projection when the file
 //! ties them.
 
-use super::LanguageModel;
+use super::{LanguageModel, Step};
 use crate::kernels::CpuQMatMul;
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
-use candle_core::{DType, Device, IndexOp, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use std::io::{Read, Seek};
 use std::sync::Arc;
 
@@ -98,16 +98,16 @@ impl Rotary {
         })
     }
 
-    /// Rotates `x` of shape (batch, heads, seq, head_dim) whose first position is `pos`.
+    /// Rotates `x` of shape (1, heads, seq, head_dim), contiguous, whose first position is
+    /// `pos`.
     fn apply(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
         let seq = x.dim(2)?;
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
-        let x = x.contiguous()?;
         Ok(if self.interleaved {
-            candle_nn::rotary_emb::rope_i(&x, &cos, &sin)?
+            candle_nn::rotary_emb::rope_i(x, &cos, &sin)?
         } else {
-            candle_nn::rotary_emb::rope(&x, &cos, &sin)?
+            candle_nn::rotary_emb::rope(x, &cos, &sin)?
         })
     }
 }
@@ -157,13 +157,12 @@ enum Vocabulary {
 }
 
 impl Vocabulary {
-    /// Embeddings of `tokens` as a (1, seq, hidden) tensor.
+    /// Embeddings of `tokens` as a (tokens, hidden) tensor.
     fn embed(&self, tokens: &[u32], device: &Device) -> Result<Tensor> {
-        let rows = match self {
+        Ok(match self {
             Vocabulary::Tied(kernel) => kernel.dequantize_rows(tokens)?,
             Vocabulary::Separate { table, .. } => table.embedding(&Tensor::new(tokens, device)?)?,
-        };
-        Ok(rows.unsqueeze(0)?)
+        })
     }
 
     /// Logits from final hidden states.
@@ -191,6 +190,69 @@ impl Projection {
     }
 }
 
+/// One sequence's keys and values for one block: tensors of shape (1, kv_heads, capacity,
+/// head_dim) whose first `len` positions hold the sequence so far. Written in place; the
+/// capacity doubles when a sequence outgrows it and is kept when the cache is cleared.
+struct KvCache {
+    keys: Tensor,
+    values: Tensor,
+    len: usize,
+}
+
+impl KvCache {
+    fn empty(kv_heads: usize, head_dim: usize, device: &Device) -> Result<Self> {
+        let empty = Tensor::zeros((1, kv_heads, 0, head_dim), DType::F32, device)?;
+        Ok(Self {
+            keys: empty.clone(),
+            values: empty,
+            len: 0,
+        })
+    }
+
+    /// Stores `keys` and `values` (1, kv_heads, seq, head_dim) at positions `pos..pos + seq`
+    /// and returns the cached keys and values of positions `0..pos + seq`.
+    fn append(&mut self, keys: &Tensor, values: &Tensor, pos: usize) -> Result<(Tensor, Tensor)> {
+        if pos > self.len {
+            bail!("position {pos} is past the {} cached positions", self.len);
+        }
+        let end = pos + keys.dim(2)?;
+        if end > self.keys.dim(2)? {
+            self.grow(end)?;
+        }
+        self.keys.slice_set(keys, 2, pos)?;
+        self.values.slice_set(values, 2, pos)?;
+        self.len = end;
+        Ok((self.keys.narrow(2, 0, end)?, self.values.narrow(2, 0, end)?))
+    }
+
+    /// Reallocates for at least `needed` positions, keeping the cached ones.
+    fn grow(&mut self, needed: usize) -> Result<()> {
+        let (_, kv_heads, _, head_dim) = self.keys.dims4()?;
+        let capacity = needed.next_power_of_two().max(256);
+        let grown = |old: &Tensor| -> Result<Tensor> {
+            let new = Tensor::zeros((1, kv_heads, capacity, head_dim), DType::F32, old.device())?;
+            if self.len > 0 {
+                new.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+            }
+            Ok(new)
+        };
+        self.keys = grown(&self.keys)?;
+        self.values = grown(&self.values)?;
+        Ok(())
+    }
+}
+
+/// Where one step's rows sit in a forward pass, with its causal mask.
+struct StepRows {
+    slot: usize,
+    pos: usize,
+    /// First row of the step in the pass's (rows, hidden) activations.
+    row: usize,
+    len: usize,
+    /// (len, pos + len) additive mask; `None` for a single new token, which sees everything.
+    mask: Option<Tensor>,
+}
+
 struct Attention {
     query: Projection,
     key: Projection,
@@ -199,58 +261,66 @@ struct Attention {
     n_head: usize,
     n_kv_head: usize,
     head_dim: usize,
-    kv_cache: Option<(Tensor, Tensor)>,
+    /// One cache per slot.
+    caches: Vec<KvCache>,
 }
 
 impl Attention {
-    fn forward(
-        &mut self,
-        x: &Tensor,
-        mask: Option<&Tensor>,
-        pos: usize,
-        rotary: &Rotary,
-    ) -> Result<Tensor> {
-        let (batch, seq, _) = x.dims3()?;
-        let heads = |t: Tensor, n: usize| -> Result<Tensor> {
-            Ok(t.reshape((batch, seq, n, self.head_dim))?.transpose(1, 2)?)
+    /// `x`: (rows, hidden) for every step of the pass.
+    fn forward(&mut self, x: &Tensor, steps: &[StepRows], rotary: &Rotary) -> Result<Tensor> {
+        let q = self.query.forward(x)?;
+        let k = self.key.forward(x)?;
+        let v = self.value.forward(x)?;
+        let mut outputs = Vec::with_capacity(steps.len());
+        for step in steps {
+            // (len, heads · head_dim) rows → (1, heads, len, head_dim).
+            let heads = |t: &Tensor, n: usize| -> Result<Tensor> {
+                Ok(t.narrow(0, step.row, step.len)?
+                    .reshape((1, step.len, n, self.head_dim))?
+                    .transpose(1, 2)?
+                    .contiguous()?)
+            };
+            let q = rotary.apply(&heads(&q, self.n_head)?, step.pos)?;
+            let k = rotary.apply(&heads(&k, self.n_kv_head)?, step.pos)?;
+            let v = heads(&v, self.n_kv_head)?;
+            while self.caches.len() <= step.slot {
+                let cache = KvCache::empty(self.n_kv_head, self.head_dim, x.device())?;
+                self.caches.push(cache);
+            }
+            let (k, v) = self.caches[step.slot].append(&k, &v, step.pos)?;
+            outputs.push(grouped_attention(&q, &k, &v, step.mask.as_ref())?);
+        }
+        let y = match outputs.len() {
+            1 => outputs.pop().expect("one output"),
+            _ => Tensor::cat(&outputs, 0)?,
         };
-        let q = rotary.apply(&heads(self.query.forward(x)?, self.n_head)?, pos)?;
-        let k = rotary.apply(&heads(self.key.forward(x)?, self.n_kv_head)?, pos)?;
-        let v = heads(self.value.forward(x)?, self.n_kv_head)?.contiguous()?;
-
-        let (k, v) = match self.kv_cache.take() {
-            Some((k_cache, v_cache)) if pos > 0 => (
-                Tensor::cat(&[&k_cache, &k], 2)?,
-                Tensor::cat(&[&v_cache, &v], 2)?,
-            ),
-            _ => (k, v),
-        };
-        self.kv_cache = Some((k.clone(), v.clone()));
-
-        let group = self.n_head / self.n_kv_head;
-        let k = repeat_kv(&k, group)?;
-        let v = repeat_kv(&v, group)?;
-        let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
-        let scores = match mask {
-            Some(mask) => scores.broadcast_add(mask)?,
-            None => scores,
-        };
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-        let y = weights.matmul(&v)?;
-        let y = y
-            .transpose(1, 2)?
-            .reshape((batch, seq, self.n_head * self.head_dim))?;
         self.output.forward(&y)
     }
 }
 
-/// Repeats each key/value head `group` times so grouped-query attention can use a plain matmul.
-fn repeat_kv(x: &Tensor, group: usize) -> Result<Tensor> {
-    if group == 1 {
-        return Ok(x.clone());
-    }
-    let (batch, n_kv, seq, dim) = x.dims4()?;
-    Ok(Tensor::cat(&vec![x; group], 2)?.reshape((batch, n_kv * group, seq, dim))?)
+/// Causal attention of queries `q` (1, heads, seq, head_dim) over `k`, `v` (1, kv_heads,
+/// total, head_dim), where query head `h` reads key/value head `h / (heads / kv_heads)`.
+/// The query heads of one group are stacked as rows of one matmul, so keys and values are
+/// never copied per head. Returns (seq, heads · head_dim).
+fn grouped_attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    let (_, heads, seq, head_dim) = q.dims4()?;
+    let (_, kv_heads, total, _) = k.dims4()?;
+    let group = heads / kv_heads;
+    let q = (q.reshape((1, kv_heads, group * seq, head_dim))? / (head_dim as f64).sqrt())?;
+    let scores = q.matmul(&k.t()?)?;
+    let scores = match mask {
+        Some(mask) => scores
+            .reshape((1, kv_heads, group, seq, total))?
+            .broadcast_add(mask)?
+            .reshape((1, kv_heads, group * seq, total))?,
+        None => scores,
+    };
+    let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+    Ok(weights
+        .matmul(v)?
+        .reshape((1, heads, seq, head_dim))?
+        .transpose(1, 2)?
+        .reshape((seq, heads * head_dim))?)
 }
 
 struct Mlp {
@@ -274,17 +344,11 @@ struct Block {
 }
 
 impl Block {
-    fn forward(
-        &mut self,
-        x: &Tensor,
-        mask: Option<&Tensor>,
-        pos: usize,
-        rotary: &Rotary,
-    ) -> Result<Tensor> {
-        let h =
-            (x + self
-                .attention
-                .forward(&self.attention_norm.forward(x)?, mask, pos, rotary)?)?;
+    fn forward(&mut self, x: &Tensor, steps: &[StepRows], rotary: &Rotary) -> Result<Tensor> {
+        let attended = self
+            .attention
+            .forward(&self.attention_norm.forward(x)?, steps, rotary)?;
+        let h = (x + attended)?;
         Ok((&h + self.mlp.forward(&self.mlp_norm.forward(&h)?)?)?)
     }
 }
@@ -370,7 +434,7 @@ impl Decoder {
                 n_head,
                 n_kv_head,
                 head_dim,
-                kv_cache: None,
+                caches: Vec::new(),
             };
             blocks.push(Block {
                 attention_norm: RmsNorm {
@@ -417,38 +481,56 @@ fn causal_mask(seq: usize, pos: usize, device: &Device) -> Result<Tensor> {
 }
 
 impl LanguageModel for Decoder {
-    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor> {
-        let seq = tokens.len();
-        if seq == 0 {
-            bail!("forward called with no tokens");
+    fn forward_steps(&mut self, steps: &[Step]) -> Result<Tensor> {
+        let mut rows = Vec::with_capacity(steps.len());
+        let mut tokens = Vec::new();
+        for step in steps {
+            let len = step.tokens.len();
+            if len == 0 {
+                bail!("forward called with no tokens");
+            }
+            if step.pos + len > self.context_length {
+                bail!(
+                    "sequence of {} tokens exceeds the model's context of {}",
+                    step.pos + len,
+                    self.context_length
+                );
+            }
+            if rows.iter().any(|r: &StepRows| r.slot == step.slot) {
+                bail!("slot {} appears twice in one forward pass", step.slot);
+            }
+            let mask = if len > 1 {
+                Some(causal_mask(len, step.pos, &self.device)?)
+            } else {
+                None
+            };
+            rows.push(StepRows {
+                slot: step.slot,
+                pos: step.pos,
+                row: tokens.len(),
+                len,
+                mask,
+            });
+            tokens.extend_from_slice(step.tokens);
         }
-        if pos + seq > self.context_length {
-            bail!(
-                "sequence of {} tokens exceeds the model's context of {}",
-                pos + seq,
-                self.context_length
-            );
+        if rows.is_empty() {
+            bail!("forward called with no steps");
         }
-        let mut x = self.vocabulary.embed(tokens, &self.device)?;
-        let mask = if seq > 1 {
-            Some(causal_mask(seq, pos, &self.device)?)
-        } else {
-            None
-        };
+        let mut x = self.vocabulary.embed(&tokens, &self.device)?;
         for block in &mut self.blocks {
-            x = block.forward(&x, mask.as_ref(), pos, &self.rotary)?;
+            x = block.forward(&x, &rows, &self.rotary)?;
         }
-        let last = self.norm.forward(&x.i((.., seq - 1, ..))?)?;
-        Ok(self
-            .vocabulary
-            .project(&last)?
-            .squeeze(0)?
-            .to_dtype(DType::F32)?)
+        let last: Vec<u32> = rows.iter().map(|r| (r.row + r.len - 1) as u32).collect();
+        let last = x.index_select(&Tensor::new(last, &self.device)?, 0)?;
+        let last = self.norm.forward(&last)?;
+        Ok(self.vocabulary.project(&last)?.to_dtype(DType::F32)?)
     }
 
     fn clear_kv_cache(&mut self) {
         for block in &mut self.blocks {
-            block.attention.kv_cache = None;
+            for cache in &mut block.attention.caches {
+                cache.len = 0;
+            }
         }
     }
 

@@ -11,14 +11,36 @@ use candle_core::{Device, Tensor};
 use std::path::Path;
 use tokenizers::Tokenizer;
 
-/// A causal language model with its own key/value cache.
-pub trait LanguageModel {
-    /// Runs `tokens`, which sit at positions `pos..pos + tokens.len()`, through the model,
-    /// appending their keys and values to the cache, and returns the logits of the last
-    /// position as an f32 vector of the vocabulary's size.
-    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor>;
+/// One sequence's share of a forward pass: `tokens` at positions `pos..pos + tokens.len()`
+/// of the sequence whose key/value cache is `slot`.
+#[derive(Debug, Clone, Copy)]
+pub struct Step<'a> {
+    pub slot: usize,
+    pub tokens: &'a [u32],
+    pub pos: usize,
+}
 
-    /// Forgets every cached position, so the next `forward` starts at position 0.
+/// A causal language model with a key/value cache per sequence ("slot"), so that several
+/// sequences can be decoded together: their rows share every weight matrix pass.
+pub trait LanguageModel {
+    /// Runs every step's tokens through the model in one pass, storing their keys and values
+    /// in the step's slot (positions from `pos` on replace what the slot held there), and
+    /// returns the logits of each step's last position as an f32 `(steps, vocabulary)`
+    /// tensor. Slots are created on first use.
+    fn forward_steps(&mut self, steps: &[Step]) -> Result<Tensor>;
+
+    /// [`Self::forward_steps`] for one sequence in slot 0: the logits of the last position as
+    /// an f32 vector of the vocabulary's size.
+    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor> {
+        let step = Step {
+            slot: 0,
+            tokens,
+            pos,
+        };
+        Ok(self.forward_steps(&[step])?.squeeze(0)?)
+    }
+
+    /// Forgets every cached position of every slot.
     fn clear_kv_cache(&mut self);
 
     /// The longest sequence (prompt and output) the model was trained for.
