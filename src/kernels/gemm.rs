@@ -30,35 +30,52 @@ impl OutPtr {
     }
 }
 
-/// `out` (row-major `m × n`) ← `acts · Wᵀ` for the `n`-row repacked matrix `p`.
-pub fn matmul(p: &Packed, n: usize, acts: &QActs, out: &mut [f32], isa: Isa) {
-    let m = acts.m;
-    assert_eq!(out.len(), m * n);
-    // Work is split in row tiles of 8 (what one kernel call covers).
-    let units = n.div_ceil(TILE);
-    let threads = rayon::current_num_threads();
-    let chunk = units.div_ceil(threads * CHUNKS_PER_THREAD).max(2);
-    let nchunks = units.div_ceil(chunk);
-    let nt = (N_TILE_BYTES / (p.row_bytes() * TILE)).max(1);
-    let ptr = OutPtr(out.as_mut_ptr());
-    let job = |c: usize| {
-        let (u0, u1) = (c * chunk, ((c + 1) * chunk).min(units));
+/// One product of [`matmul_many`]: `out` (row-major `m × n`) ← `acts · Wᵀ` for the `n`-row
+/// repacked matrix `p`.
+pub struct Product<'a> {
+    pub p: &'a Packed,
+    pub n: usize,
+    pub out: &'a mut [f32],
+}
+
+/// How one product is split into jobs.
+struct Plan<'a> {
+    p: &'a Packed,
+    n: usize,
+    /// Row tiles of 8 (what one kernel call covers).
+    units: usize,
+    /// Units per job.
+    chunk: usize,
+    /// Units per L2-sized n-tile.
+    nt: usize,
+    out: OutPtr,
+}
+
+impl Plan<'_> {
+    fn jobs(&self) -> usize {
+        self.units.div_ceil(self.chunk)
+    }
+
+    /// Runs job `c`: every activation row against units `c·chunk ..`.
+    fn run(&self, c: usize, acts: &QActs, isa: Isa) {
+        let (m, n, p) = (acts.m, self.n, self.p);
+        let (u0, u1) = (c * self.chunk, ((c + 1) * self.chunk).min(self.units));
         let put = |r0: usize, u: usize, v: &[[f32; TILE]]| {
             assert!(r0 + v.len() <= m);
             for (i, row) in v.iter().enumerate() {
                 for (c, &v) in row.iter().enumerate() {
                     let j = u * TILE + c;
                     if j < n {
-                        // SAFETY: r0 + i < m and j < n, so the index is inside `out` (m·n
-                        // elements); column j belongs to this job only, so no other thread
-                        // writes it.
-                        unsafe { *ptr.get().add((r0 + i) * n + j) = v };
+                        // SAFETY: r0 + i < m and j < n, so the index is inside this product's
+                        // `out` (m·n elements, checked in `matmul_many`); column j belongs to
+                        // this job only, so no other thread writes it.
+                        unsafe { *self.out.get().add((r0 + i) * n + j) = v };
                     }
                 }
             }
         };
-        for t0 in (u0..u1).step_by(nt) {
-            let tiles = t0..(t0 + nt).min(u1);
+        for t0 in (u0..u1).step_by(self.nt) {
+            let tiles = t0..(t0 + self.nt).min(u1);
             let mut r = 0;
             while r + MR <= m {
                 dot_rows::<MR>(p, isa, tiles.clone(), acts, r, &put);
@@ -71,11 +88,39 @@ pub fn matmul(p: &Packed, n: usize, acts: &QActs, out: &mut [f32], isa: Isa) {
                 _ => {}
             }
         }
-    };
-    if threads == 1 || nchunks == 1 {
-        (0..nchunks).for_each(job);
+    }
+}
+
+/// Every product's `out ← acts · Wᵀ`, all in one parallel pass: threads take jobs of
+/// disjoint weight-row ranges from every product, so several matrices applied to the same
+/// activations (query/key/value, gate/up) cost one wake-up of the threads, not one each.
+pub fn matmul_many(products: &mut [Product], acts: &QActs, isa: Isa) {
+    let threads = rayon::current_num_threads();
+    let plans: Vec<Plan> = products
+        .iter_mut()
+        .map(|product| {
+            assert_eq!(product.out.len(), acts.m * product.n);
+            let units = product.n.div_ceil(TILE);
+            Plan {
+                p: product.p,
+                n: product.n,
+                units,
+                chunk: units.div_ceil(threads * CHUNKS_PER_THREAD).max(2),
+                nt: (N_TILE_BYTES / (product.p.row_bytes() * TILE)).max(1),
+                out: OutPtr(product.out.as_mut_ptr()),
+            }
+        })
+        .collect();
+    let jobs: Vec<(usize, usize)> = plans
+        .iter()
+        .enumerate()
+        .flat_map(|(i, plan)| (0..plan.jobs()).map(move |c| (i, c)))
+        .collect();
+    let run = |&(i, c): &(usize, usize)| plans[i].run(c, acts, isa);
+    if threads == 1 || jobs.len() == 1 {
+        jobs.iter().for_each(run);
     } else {
-        (0..nchunks).into_par_iter().for_each(job);
+        jobs.par_iter().for_each(run);
     }
 }
 

@@ -22,6 +22,7 @@ mod tests;
 
 use candle_core::quantized::QTensor;
 use candle_core::{bail, DType, Device, Result, Storage, Tensor};
+use gemm::Product;
 use quantize::QActs;
 use repack::Packed;
 
@@ -118,18 +119,39 @@ impl CpuQMatMul {
 
     /// [`Self::forward`] on the given kernels (tests compare the paths).
     pub fn forward_with(&self, x: &Tensor, isa: Isa) -> Result<Tensor> {
+        Ok(Self::forward_many_with(&[self], x, isa)?
+            .pop()
+            .expect("one matrix, one product"))
+    }
+
+    /// `x · Wᵢᵀ` for each matrix, as [`Self::forward`] gives them; matrices with the same `k`
+    /// and activation group (query, key and value; gate and up) quantize `x` once and run in
+    /// one parallel pass, so the threads wake once for all of them.
+    pub fn forward_many(matrices: &[&CpuQMatMul], x: &Tensor) -> Result<Vec<Tensor>> {
+        let isa = matrices.first().map_or_else(Isa::best, |w| w.isa);
+        Self::forward_many_with(matrices, x, isa)
+    }
+
+    fn forward_many_with(matrices: &[&CpuQMatMul], x: &Tensor, isa: Isa) -> Result<Vec<Tensor>> {
+        let Some(first) = matrices.first() else {
+            return Ok(Vec::new());
+        };
+        let (k, group) = (first.k, first.packed.act_group());
+        if matrices.len() > 1
+            && matrices
+                .iter()
+                .any(|w| w.k != k || w.packed.act_group() != group)
+        {
+            return matrices.iter().map(|w| w.forward_with(x, isa)).collect();
+        }
         let dims = x.dims();
-        if dims.last() != Some(&self.k) || dims.len() < 2 {
-            bail!(
-                "CpuQMatMul: input {:?} does not end in k = {}",
-                x.shape(),
-                self.k
-            )
+        if dims.last() != Some(&k) || dims.len() < 2 {
+            bail!("CpuQMatMul: input {:?} does not end in k = {k}", x.shape())
         }
         if x.dtype() != DType::F32 || !x.device().is_cpu() {
             bail!("CpuQMatMul: input must be f32 on the CPU")
         }
-        let m = x.elem_count() / self.k;
+        let m = x.elem_count() / k;
         let x = x.contiguous()?;
         let acts = {
             let (storage, layout) = x.storage_and_layout();
@@ -140,13 +162,27 @@ impl CpuQMatMul {
                 bail!("CpuQMatMul: input must be contiguous")
             };
             let x = &cpu.as_slice::<f32>()?[start..end];
-            QActs::quantize(x, m, self.k, self.packed.act_group(), isa)
+            QActs::quantize(x, m, k, group, isa)
         };
-        let mut out = vec![0f32; m * self.n];
-        gemm::matmul(&self.packed, self.n, &acts, &mut out, isa);
-        let mut shape = dims.to_vec();
-        *shape.last_mut().expect("rank >= 2") = self.n;
-        Tensor::from_vec(out, shape, &Device::Cpu)
+        let mut outs: Vec<Vec<f32>> = matrices.iter().map(|w| vec![0f32; m * w.n]).collect();
+        let mut products: Vec<Product> = matrices
+            .iter()
+            .zip(outs.iter_mut())
+            .map(|(w, out)| Product {
+                p: &w.packed,
+                n: w.n,
+                out,
+            })
+            .collect();
+        gemm::matmul_many(&mut products, &acts, isa);
+        outs.into_iter()
+            .zip(matrices)
+            .map(|(out, w)| {
+                let mut shape = dims.to_vec();
+                *shape.last_mut().expect("rank >= 2") = w.n;
+                Tensor::from_vec(out, shape, &Device::Cpu)
+            })
+            .collect()
     }
 }
 

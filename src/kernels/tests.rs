@@ -191,3 +191,32 @@ fn dequantize_rows_matches_full_dequantization() -> Result<()> {
     assert_eq!(rel_err(&rows, &want)?, (0.0, 0.0));
     Ok(())
 }
+
+#[test]
+fn several_matrices_in_one_pass_equal_each_alone() -> Result<()> {
+    let dev = Device::Cpu;
+    let mut rng = StdRng::seed_from_u64(11);
+    let x = Tensor::from_vec(randn(&mut rng, 5 * 512, 0.0), (5, 512), &dev)?;
+    // Q4_K and Q6_K share 256-value activation groups; Q8_0 (groups of 32) runs apart.
+    let matrices: Vec<CpuQMatMul> = [
+        (24, GgmlDType::Q4K),
+        (72, GgmlDType::Q6K),
+        (8, GgmlDType::Q8_0),
+    ]
+    .into_iter()
+    .map(|(n, dtype)| {
+        let w = Tensor::from_vec(randn(&mut rng, n * 512, 0.0), (n, 512), &dev)?;
+        Ok(CpuQMatMul::from_qtensor(&QTensor::quantize(&w, dtype)?)?.expect("supported"))
+    })
+    .collect::<Result<_>>()?;
+    for set in [&matrices[..2], &matrices[..]] {
+        let refs: Vec<&CpuQMatMul> = set.iter().collect();
+        let together = CpuQMatMul::forward_many(&refs, &x)?;
+        assert_eq!(together.len(), set.len());
+        for (w, y) in set.iter().zip(&together) {
+            assert_eq!(y.dims(), &[5, w.shape().0]);
+            assert_eq!(rel_err(y, &w.forward(&x)?)?, (0.0, 0.0));
+        }
+    }
+    Ok(())
+}

@@ -181,13 +181,35 @@ struct Projection {
 }
 
 impl Projection {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.weight.forward(x)?;
+    /// `y` (this projection's weight applied to the input) plus the bias.
+    fn add_bias(&self, y: Tensor) -> Result<Tensor> {
         Ok(match &self.bias {
             Some(bias) => y.broadcast_add(bias)?,
             None => y,
         })
     }
+}
+
+/// Applies `N` weight matrices to the same input: in one pass when all run on the CPU
+/// kernels (the input is quantized once, the threads wake once), else one after another.
+fn forward_all<const N: usize>(linears: [&Linear; N], x: &Tensor) -> Result<[Tensor; N]> {
+    let kernels: Option<Vec<&CpuQMatMul>> = linears
+        .iter()
+        .map(|linear| match linear {
+            Linear::Cpu(kernel) => Some(kernel),
+            Linear::Candle(_) => None,
+        })
+        .collect();
+    let outputs = match kernels {
+        Some(kernels) => CpuQMatMul::forward_many(&kernels, x)?,
+        None => linears
+            .iter()
+            .map(|linear| linear.forward(x))
+            .collect::<Result<_>>()?,
+    };
+    outputs
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("expected {N} matmul outputs"))
 }
 
 /// One sequence's keys and values for one block: tensors of shape (1, kv_heads, capacity,
@@ -268,9 +290,11 @@ struct Attention {
 impl Attention {
     /// `x`: (rows, hidden) for every step of the pass.
     fn forward(&mut self, x: &Tensor, steps: &[StepRows], rotary: &Rotary) -> Result<Tensor> {
-        let q = self.query.forward(x)?;
-        let k = self.key.forward(x)?;
-        let v = self.value.forward(x)?;
+        let weights = [&self.query.weight, &self.key.weight, &self.value.weight];
+        let [q, k, v] = forward_all(weights, x)?;
+        let q = self.query.add_bias(q)?;
+        let k = self.key.add_bias(k)?;
+        let v = self.value.add_bias(v)?;
         let mut outputs = Vec::with_capacity(steps.len());
         for step in steps {
             // (len, heads · head_dim) rows → (1, heads, len, head_dim).
@@ -331,8 +355,8 @@ struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate.forward(x)?)?;
-        self.down.forward(&(gate * self.up.forward(x)?)?)
+        let [gate, up] = forward_all([&self.gate, &self.up], x)?;
+        self.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)
     }
 }
 
