@@ -93,6 +93,28 @@ impl Selection {
     }
 }
 
+/// Refuses an output folder that is one of the input folders or holds one: its summaries
+/// (`.summary.txt` files) would be read back as articles on the next run. An output folder
+/// inside an input folder is fine; the walk skips it.
+pub fn check_out_folder(out: &Path, paths: &[PathBuf]) -> Result<(), UsageError> {
+    let Ok(out_canonical) = fs::canonicalize(out) else {
+        return Ok(()); // Not created yet, so it holds no input.
+    };
+    for path in paths {
+        if let Ok(path_canonical) = fs::canonicalize(path) {
+            if path.is_dir() && path_canonical.starts_with(&out_canonical) {
+                return Err(UsageError(format!(
+                    "--out {} holds the input folder {}: its summaries would be read back as \
+                     articles; choose an output folder outside the inputs (or inside one)",
+                    out.display(),
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The articles under `paths`, in a stable order: the paths in command-line order, the
 /// files of each folder sorted by their path below it. A file named itself is taken
 /// whatever its name; folders are walked recursively (following links) for the files the
@@ -372,10 +394,20 @@ fn with_suffix(path: PathBuf, suffix: &str) -> PathBuf {
 
 /// Writes `bytes` to a temporary file beside `path` and renames it into place, creating
 /// the folders on the way, so `path` never holds a partial file.
+/// A temporary file in `dir` to be renamed over an output file. Made readable by everyone
+/// the umask allows (`0644` before it), like any file a program writes, rather than the
+/// owner-only mode of a temporary file.
+pub fn temporary_file_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    builder.tempfile_in(dir)
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().expect("an output file lives in a folder");
     fs::create_dir_all(dir)?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    let mut file = temporary_file_in(dir)?;
     file.write_all(bytes)?;
     file.persist(path).map_err(|error| error.error)?;
     Ok(())
@@ -808,6 +840,24 @@ mod tests {
     }
 
     #[test]
+    fn an_output_folder_holding_an_input_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(
+            dir.path(),
+            &[("news/a.txt", b"Alpha."), ("b.txt", b"Beta.")],
+        );
+        let news = root.join("news");
+        let err = check_out_folder(&news, std::slice::from_ref(&news)).unwrap_err();
+        assert!(err.to_string().contains("holds the input folder"), "{err}");
+        assert!(check_out_folder(&root, std::slice::from_ref(&news)).is_err());
+        // Inside an input folder, a file input, or a folder not made yet: fine.
+        assert!(check_out_folder(&news.join("out"), std::slice::from_ref(&news)).is_ok());
+        fs::create_dir(news.join("out")).unwrap();
+        assert!(check_out_folder(&news.join("out"), std::slice::from_ref(&news)).is_ok());
+        assert!(check_out_folder(&root, &[root.join("b.txt")]).is_ok());
+    }
+
+    #[test]
     fn globs_replace_the_article_extensions() {
         let dir = tempfile::tempdir().unwrap();
         let root = tree(
@@ -844,6 +894,24 @@ mod tests {
             json.summary_path(Path::new("a.txt")),
             Path::new("out/a.txt.summary.json")
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn output_files_are_readable_as_the_umask_allows() {
+        use std::os::unix::fs::PermissionsExt;
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Umask:"))
+            .map(|mask| u32::from_str_radix(mask.trim(), 8).unwrap())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/a.txt.summary.txt");
+        write_atomically(&path, b"A.").unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644 & !umask);
+        assert_eq!(fs::read(&path).unwrap(), b"A.");
     }
 
     #[test]
