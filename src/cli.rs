@@ -162,18 +162,20 @@ enum OutputFormat {
     Jsonl,
 }
 
-/// What shapes each summary (shared by `summarize` and `eval`).
+/// What shapes each summary (shared by `summarize` and `eval`, whose defaults differ: see
+/// [`SummaryDefaults`]).
 #[derive(Debug, Args)]
 struct SummaryArgs {
-    /// Summary length: short ≈ 100 words, long ≈ 200 words.
-    #[arg(long, value_enum, default_value_t = Length::Short)]
-    length: Length,
+    /// Summary length: short ≈ 100 words, long ≈ 200 words [default: short; eval: 55 words].
+    #[arg(long, value_enum)]
+    length: Option<Length>,
     /// Target length in words (overrides --length).
     #[arg(long, value_parser = clap::value_parser!(u16).range(10..=1000))]
     words: Option<u16>,
-    /// Form of the summary: a paragraph, or 3-4 short highlight sentences.
-    #[arg(long, value_enum, default_value_t = Style::Paragraph)]
-    style: Style,
+    /// Form of the summary: a paragraph, or 2-3 highlight sentences [default:
+    /// paragraph; eval: highlights].
+    #[arg(long, value_enum)]
+    style: Option<Style>,
     /// Largest prompt given to the model at once, in tokens; longer articles are
     /// summarized in parts and merged (default: the model's context, at most 4096).
     #[arg(long)]
@@ -182,11 +184,36 @@ struct SummaryArgs {
     decoding: DecodingArgs,
 }
 
+/// The style and length a command uses when the user gives none.
+#[derive(Debug, Clone, Copy)]
+struct SummaryDefaults {
+    style: Style,
+    words: usize,
+}
+
+/// `summarize`: a paragraph of about 100 words.
+const SUMMARIZE_DEFAULTS: SummaryDefaults = SummaryDefaults {
+    style: Style::Paragraph,
+    words: Length::Short.words(),
+};
+
+/// `eval`: the configuration that scored best on CNN/DailyMail (`docs/quality.md`), whose
+/// reference highlights average about 55 words.
+const EVAL_DEFAULTS: SummaryDefaults = SummaryDefaults {
+    style: Style::Highlights,
+    words: 55,
+};
+
 impl SummaryArgs {
-    fn options(&self, model: &ModelArgs) -> SummaryOptions {
+    fn options(&self, model: &ModelArgs, defaults: SummaryDefaults) -> SummaryOptions {
+        let words = match (self.words, self.length) {
+            (Some(words), _) => usize::from(words),
+            (None, Some(length)) => length.words(),
+            (None, None) => defaults.words,
+        };
         SummaryOptions {
-            words: self.words.map_or(self.length.words(), usize::from),
-            style: self.style,
+            words,
+            style: self.style.unwrap_or(defaults.style),
             window: self.window,
             decode: DecodeOptions {
                 prefill_chunk: model.speed.prefill_chunk,
@@ -466,7 +493,7 @@ fn summarize(args: SummarizeArgs) -> Result<ExitCode> {
         let err = inputs.into_iter().next().expect("one input").unwrap_err();
         return Err(err.into());
     }
-    let options = args.summary.options(&args.model);
+    let options = args.summary.options(&args.model, SUMMARIZE_DEFAULTS);
     let mut summarizer = args.model.load()?;
     let stdout_is_terminal = io::stdout().is_terminal();
     let show_headers = inputs.len() > 1 && args.format == OutputFormat::Text;
@@ -525,9 +552,12 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
             "a batch (--out or --format jsonl) reads files and folders, not standard input";
         return Err(UsageError(message.into()).into());
     }
+    if let Some(out) = &args.out {
+        batch::check_out_folder(out, &args.paths)?;
+    }
     let selection = Selection::new(&args.glob, args.out.as_deref())?;
     let mut inputs = batch::find_articles(&args.paths, &selection)?;
-    let options = args.summary.options(&args.model);
+    let options = args.summary.options(&args.model, SUMMARIZE_DEFAULTS);
     let mut stdout = io::stdout();
     let mut destination = match (&args.out, format) {
         (Some(dir), Some(format)) => {
@@ -709,7 +739,7 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
     if rows.is_empty() {
         return Err(UsageError(format!("{}: no rows to evaluate", args.data.display())).into());
     }
-    let options = args.summary.options(&args.model);
+    let options = args.summary.options(&args.model, EVAL_DEFAULTS);
     let mut summarizer = args.model.load()?;
     let progress = ProgressBar::new(rows.len() as u64);
     progress.set_style(
@@ -777,7 +807,7 @@ fn write_predictions(path: &Path, predictions: &[eval::Prediction]) -> Result<()
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir)
+    let mut file = batch::temporary_file_in(dir)
         .with_context(|| format!("{}: cannot create", path.display()))?;
     for prediction in predictions {
         let line = serde_json::json!({ "id": prediction.id, "summary": prediction.summary });

@@ -30,7 +30,7 @@ pub enum Length {
 }
 
 impl Length {
-    pub fn words(self) -> usize {
+    pub const fn words(self) -> usize {
         match self {
             Length::Short => 100,
             Length::Long => 200,
@@ -44,7 +44,8 @@ impl Length {
 pub enum Style {
     /// One paragraph: who did what, why, and the key figures.
     Paragraph,
-    /// Three or four short sentences, like a news site's highlights.
+    /// Two or three sentences, like the highlights a news site puts above a story; the
+    /// plainest instruction, which scored best against such highlights (`docs/quality.md`).
     Highlights,
 }
 
@@ -56,10 +57,7 @@ impl Style {
                 "one paragraph of about {words} words. Say who did what, why, and give the key \
                  figures"
             ),
-            Style::Highlights => format!(
-                "3 or 4 short sentences (about {words} words in all), like news highlights: each \
-                 sentence states one key fact, with the names and figures the article gives"
-            ),
+            Style::Highlights => format!("2-3 sentences (about {words} words)"),
         }
     }
 }
@@ -587,6 +585,9 @@ mod tests {
         assert!(prompt.contains("part 2 of 3") && prompt.contains("about 80 words"));
         assert!(prompt.ends_with("BODY"));
         let highlights = Task::Whole.instruction(Style::Highlights, 55, "BODY");
-        assert!(highlights.contains("news highlights") && highlights.contains("about 55 words"));
+        assert!(
+            highlights.contains("2-3 sentences (about 55 words)"),
+            "{highlights}"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Batch runs end to end with real weights (`cargo test --release --test batch`): a folder
 //! summarized to `--out` with its bad files reported, re-run without loading the model,
-//! redone when the length changes, interrupted with SIGINT and resumed, and split in two
-//! shards streamed as JSON lines. The model is `smollm2-135m-instruct`, which must have been
+//! redone when the length changes, interrupted with SIGINT and resumed, split in two
+//! shards streamed as JSON lines, and decoded in batches with the same summaries. The model is `smollm2-135m-instruct`, which must have been
 //! fetched (`abridge models fetch smollm2-135m-instruct`); a missing model fails the tests
 //! with that instruction. Option errors need no model.
 
@@ -277,10 +277,43 @@ fn two_shards_stream_every_article_exactly_once_as_json_lines() {
 }
 
 #[test]
+fn batched_decoding_writes_the_summaries_of_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &[
+            ("feed/a.txt", BRIDGE.as_bytes()),
+            ("feed/b.md", FROST.as_bytes()),
+            ("feed/sub/c.html", LIBRARY.as_bytes()),
+            ("feed/sub/d.txt", MARATHON.as_bytes()),
+            ("feed/empty.txt", b"\n\n"),
+        ],
+    );
+    let summaries = |out: &str, batch_size: &str| {
+        let args = ["feed", "--out", out, "--batch-size", batch_size];
+        let (output, _) = run_in(dir.path(), summarize(30, &args));
+        assert_exit(&output, 1);
+        assert_line(&output, "abridge: done 4, up to date 0, failed 1");
+        ["a.txt", "b.md", "sub/c.html", "sub/d.txt"].map(|name| {
+            let path = dir.path().join(out).join(format!("{name}.summary.txt"));
+            fs::read_to_string(path).unwrap()
+        })
+    };
+    let one_at_a_time = summaries("one", "1");
+    // Groups of three files in path order: a, b and the empty file (reported, while a and
+    // b decode together), then c and d.
+    let batched = summaries("three", "3");
+    assert!(one_at_a_time.iter().all(|s| !s.trim().is_empty()));
+    assert_eq!(batched, one_at_a_time);
+}
+
+#[test]
 fn bad_batch_options_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     write_tree(dir.path(), &[("news/a.txt", BRIDGE.as_bytes())]);
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
+        (&["--out", "news"], "holds the input folder"),
+        (&["--out", "news", "--batch-size", "0"], "--batch-size"),
         (&["--out", "out", "--shard", "2/2"], "K must be less than N"),
         (&["--out", "out", "--shard", "0/0"], "N must be at least 1"),
         (&["--out", "out", "--shard", "x"], "is not K/N"),

@@ -506,6 +506,31 @@ fn causal_mask(seq: usize, pos: usize, device: &Device) -> Result<Tensor> {
 
 impl LanguageModel for Decoder {
     fn forward_steps(&mut self, steps: &[Step]) -> Result<Tensor> {
+        if self.device.is_cpu() {
+            // Run the pass on one of rayon's workers: each matmul's parallel loop then starts
+            // from inside the pool (the calling worker takes a share), instead of being
+            // handed over from outside and waited for, about 170 times a token.
+            rayon::scope(|_| self.forward_rows(steps))
+        } else {
+            self.forward_rows(steps)
+        }
+    }
+
+    fn clear_kv_cache(&mut self) {
+        for block in &mut self.blocks {
+            for cache in &mut block.attention.caches {
+                cache.len = 0;
+            }
+        }
+    }
+
+    fn context_length(&self) -> usize {
+        self.context_length
+    }
+}
+
+impl Decoder {
+    fn forward_rows(&mut self, steps: &[Step]) -> Result<Tensor> {
         let mut rows = Vec::with_capacity(steps.len());
         let mut tokens = Vec::new();
         for step in steps {
@@ -548,17 +573,5 @@ impl LanguageModel for Decoder {
         let last = x.index_select(&Tensor::new(last, &self.device)?, 0)?;
         let last = self.norm.forward(&last)?;
         Ok(self.vocabulary.project(&last)?.to_dtype(DType::F32)?)
-    }
-
-    fn clear_kv_cache(&mut self) {
-        for block in &mut self.blocks {
-            for cache in &mut block.attention.caches {
-                cache.len = 0;
-            }
-        }
-    }
-
-    fn context_length(&self) -> usize {
-        self.context_length
     }
 }
