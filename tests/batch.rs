@@ -46,6 +46,20 @@ fn write_tree(root: &Path, files: &[(&str, &[u8])]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// `feed/` under `root`: the four articles at two depths, and an empty file.
+fn write_feed(root: &Path) {
+    write_tree(
+        root,
+        &[
+            ("feed/a.txt", BRIDGE.as_bytes()),
+            ("feed/b.md", FROST.as_bytes()),
+            ("feed/sub/c.html", LIBRARY.as_bytes()),
+            ("feed/sub/d.txt", MARATHON.as_bytes()),
+            ("feed/empty.txt", b"\n\n"),
+        ],
+    );
+}
+
 /// `abridge summarize --model smollm2 --offline --words N` with `args` after.
 fn summarize(words: u32, args: &[&str]) -> Command {
     let mut command = abridge_real("summarize", MODEL);
@@ -230,16 +244,7 @@ fn an_interrupted_run_keeps_whole_summaries_and_resumes() {
 #[test]
 fn two_shards_stream_every_article_exactly_once_as_json_lines() {
     let dir = tempfile::tempdir().unwrap();
-    write_tree(
-        dir.path(),
-        &[
-            ("feed/a.txt", BRIDGE.as_bytes()),
-            ("feed/b.md", FROST.as_bytes()),
-            ("feed/sub/c.html", LIBRARY.as_bytes()),
-            ("feed/sub/d.txt", MARATHON.as_bytes()),
-            ("feed/empty.txt", b"\n\n"),
-        ],
-    );
+    write_feed(dir.path());
     let mut seen = Vec::new();
     let mut failed_runs = 0;
     for shard in ["0/2", "1/2"] {
@@ -279,16 +284,7 @@ fn two_shards_stream_every_article_exactly_once_as_json_lines() {
 #[test]
 fn batched_decoding_writes_the_summaries_of_one_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
-    write_tree(
-        dir.path(),
-        &[
-            ("feed/a.txt", BRIDGE.as_bytes()),
-            ("feed/b.md", FROST.as_bytes()),
-            ("feed/sub/c.html", LIBRARY.as_bytes()),
-            ("feed/sub/d.txt", MARATHON.as_bytes()),
-            ("feed/empty.txt", b"\n\n"),
-        ],
-    );
+    write_feed(dir.path());
     let summaries = |out: &str, batch_size: &str| {
         let args = ["feed", "--out", out, "--batch-size", batch_size];
         let (output, _) = run_in(dir.path(), summarize(30, &args));
