@@ -281,7 +281,9 @@ impl Summarizer {
     ) -> Result<Summary> {
         let started = Instant::now();
         let partial = self.summarize_text(&article.text, Task::Whole, options, stream)?;
-        self.summary(article, partial, started.elapsed().as_secs_f64())
+        let input_tokens = self.count_tokens(&article.text);
+        let seconds = started.elapsed().as_secs_f64();
+        Ok(self.summary(article, input_tokens, partial, seconds))
     }
 
     /// Summarizes every article, decoding up to the batch size of them together; one result
@@ -293,17 +295,21 @@ impl Summarizer {
         options: &SummaryOptions,
     ) -> Result<Vec<Result<Summary>>> {
         let budget = self.text_budget(Task::Merge { parts: 2 }, options)?;
+        let input_tokens: Vec<usize> = articles
+            .iter()
+            .map(|article| self.count_tokens(&article.text))
+            .collect();
         let (whole, long): (Vec<usize>, Vec<usize>) =
-            (0..articles.len()).partition(|&i| self.count_tokens(&articles[i].text) <= budget);
+            (0..articles.len()).partition(|&i| input_tokens[i] <= budget);
         let mut results: Vec<Option<Result<Summary>>> = articles.iter().map(|_| None).collect();
         let jobs: Vec<(Task, usize, &str)> = whole
             .iter()
             .map(|&i| (Task::Whole, options.words, articles[i].text.as_str()))
             .collect();
         for (&i, outcome) in whole.iter().zip(self.run_batch(&jobs, options)?) {
-            results[i] = Some(
-                outcome.and_then(|(partial, seconds)| self.summary(&articles[i], partial, seconds)),
-            );
+            results[i] = Some(outcome.map(|(partial, seconds)| {
+                self.summary(&articles[i], input_tokens[i], partial, seconds)
+            }));
         }
         for i in long {
             results[i] = Some(self.summarize(&articles[i], options, None));
@@ -314,19 +320,25 @@ impl Summarizer {
             .collect())
     }
 
-    /// The summary record of `article` from its final partial summary.
-    fn summary(&self, article: &Article, partial: Partial, seconds: f64) -> Result<Summary> {
-        Ok(Summary {
+    /// The summary record of `article` (`input_tokens` long) from its final partial summary.
+    fn summary(
+        &self,
+        article: &Article,
+        input_tokens: usize,
+        partial: Partial,
+        seconds: f64,
+    ) -> Summary {
+        Summary {
             input: article.source.clone(),
             summary: partial.text,
             model: self.spec.name.clone(),
             device: crate::device::name(&self.device).to_string(),
             input_words: word_count(&article.text),
-            input_tokens: self.count_tokens(&article.text),
+            input_tokens,
             output_tokens: partial.output_tokens,
             chunks: partial.chunks,
             seconds,
-        })
+        }
     }
 
     /// Token limits for `task`'s output when it should have about `words` words: room for
