@@ -997,6 +997,16 @@ mod tests {
             !folder(&out, recipe(30), false).is_up_to_date(&input),
             "options changed"
         );
+        let mut beam_search = SummaryOptions {
+            words: 20,
+            ..SummaryOptions::default()
+        };
+        beam_search.decode.beams = 2;
+        let beam_search = Recipe::new("test-model".into(), "ab12".into(), &beam_search);
+        assert!(
+            !folder(&out, beam_search, false).is_up_to_date(&input),
+            "beam search asked for"
+        );
         let other_model = Recipe {
             model_sha256: "cd34".into(),
             ..recipe(20)

@@ -128,6 +128,12 @@ struct DecodingArgs {
     /// Never repeat an n-gram of this many tokens; 0 turns it off.
     #[arg(long, default_value_t = DecodeOptions::default().no_repeat_ngram)]
     no_repeat_ngram: usize,
+    /// Beam search with this many beams (deterministic, about as slow per summary as
+    /// decoding that many together); 1 decodes greedily or samples.
+    #[arg(long, default_value_t = DecodeOptions::default().beams,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=16),
+          conflicts_with = "temperature")]
+    beams: usize,
 }
 
 impl DecodingArgs {
@@ -138,6 +144,7 @@ impl DecodingArgs {
             seed: self.seed,
             repeat_penalty: self.repeat_penalty,
             no_repeat_ngram: self.no_repeat_ngram,
+            beams: self.beams,
             ..DecodeOptions::default()
         }
     }

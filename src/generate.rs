@@ -6,7 +6,7 @@
 //! cache slot each, so that each step reads the weights once for all of them.
 
 use crate::model::{LanguageModel, Step};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -33,6 +33,12 @@ pub struct DecodeOptions {
     pub repeat_last_n: usize,
     /// Forbids repeating any n-gram of this many generated tokens; 0 = off.
     pub no_repeat_ngram: usize,
+    /// Beam search with this many beams (above 1): keeps the likeliest partial outputs and
+    /// returns the finished one with the best log-probability per token; 1 = off (and left
+    /// out of the serialized options, so batch records written before beam search existed
+    /// stay up to date).
+    #[serde(skip_serializing_if = "is_one")]
+    pub beams: usize,
     /// Ignore end tokens entirely and generate exactly `max_new_tokens` (benchmarks).
     pub ignore_end: bool,
     /// Prompt tokens run through the model per forward pass.
@@ -50,10 +56,15 @@ impl Default for DecodeOptions {
             repeat_penalty: 1.1,
             repeat_last_n: 64,
             no_repeat_ngram: 4,
+            beams: 1,
             ignore_end: false,
             prefill_chunk: 128,
         }
     }
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// Why generation ended.
@@ -68,7 +79,9 @@ pub enum StopReason {
 /// What one generation produced, with its timings.
 #[derive(Debug, Clone)]
 pub struct Generation {
+    /// The output, cut where `stop_at` ended it.
     pub text: String,
+    /// Every generated token: with a cut, they may run a word past `text`.
     pub tokens: Vec<u32>,
     pub prompt_tokens: usize,
     pub stop: StopReason,
@@ -137,6 +150,16 @@ impl Sampler {
         generated: &[u32],
         banned: &[u32],
     ) -> Result<u32> {
+        self.restrict(&mut logits, history, generated, banned);
+        if self.options.temperature <= 0.0 {
+            return argmax(&logits);
+        }
+        self.sample(&logits)
+    }
+
+    /// Applies the repetition penalty to the recent `history` and rules out the tokens
+    /// that would repeat an n-gram of `generated`, and the `banned` ones.
+    fn restrict(&self, logits: &mut [f32], history: &[u32], generated: &[u32], banned: &[u32]) {
         let penalty = self.options.repeat_penalty;
         if penalty != 1.0 {
             let recent = &history[history.len().saturating_sub(self.options.repeat_last_n)..];
@@ -159,10 +182,6 @@ impl Sampler {
                 *l = f32::NEG_INFINITY;
             }
         }
-        if self.options.temperature <= 0.0 {
-            return argmax(&logits);
-        }
-        self.sample(&logits)
     }
 
     fn sample(&mut self, logits: &[f32]) -> Result<u32> {
@@ -229,12 +248,21 @@ fn banned_ngram_continuations(generated: &[u32], n: usize) -> Vec<u32> {
 /// the generation.
 pub type OnText<'a> = Box<dyn FnMut(&str, &str) -> ControlFlow<()> + 'a>;
 
-/// One prompt to generate from: its decoding options, and `on_text`, called with each new
-/// piece of text and the whole text so far, which can stop the generation.
+/// Says where the text generated so far completes an output: `Some(length)` ends the
+/// generation and keeps the text's first `length` bytes (leaving out, say, the word that
+/// confirmed a sentence end; the cut must fall within the newest piece of text, as what came
+/// before it was already passed to `on_text`); `None` goes on.
+pub type StopAt<'a> = Box<dyn Fn(&str) -> Option<usize> + 'a>;
+
+/// One prompt to generate from: its decoding options; `on_text`, called with each new piece
+/// of text and the whole text so far, which can stop the generation; and `stop_at`, which
+/// ends an output where it says (`on_text` never sees text past that point; with beam
+/// search it sees only the chosen output, whole).
 pub struct Request<'a> {
     pub prompt: &'a [u32],
     pub options: &'a DecodeOptions,
     pub on_text: OnText<'a>,
+    pub stop_at: Option<StopAt<'a>>,
 }
 
 impl Request<'_> {
@@ -268,6 +296,7 @@ pub fn generate(
         prompt,
         options,
         on_text: Box::new(on_text),
+        stop_at: None,
     };
     generate_batch(model, tokenizer, end_tokens, vec![request], 1)?
         .pop()
@@ -288,6 +317,23 @@ pub fn generate_batch(
     requests: Vec<Request>,
     batch_size: usize,
 ) -> Result<Vec<Result<Generation>>> {
+    if requests.iter().any(|r| r.options.beams > 1) {
+        // A beam search fills the batch with its own beams, so such requests run in turn.
+        return requests
+            .into_iter()
+            .map(|request| match request.check(model.context_length()) {
+                Err(error) => Ok(Err(error)),
+                Ok(()) if request.options.beams > 1 => {
+                    beam_search(model, tokenizer, end_tokens, request).map(Ok)
+                }
+                Ok(()) => Ok(
+                    generate_batch(model, tokenizer, end_tokens, vec![request], 1)?
+                        .pop()
+                        .expect("one request, one result"),
+                ),
+            })
+            .collect();
+    }
     let mut results: Vec<Option<Result<Generation>>> = requests.iter().map(|_| None).collect();
     let mut pending = requests.into_iter().enumerate();
     let mut free_slots: Vec<usize> = (0..batch_size.max(1)).rev().collect();
@@ -334,6 +380,216 @@ pub fn generate_batch(
         .collect())
 }
 
+/// A partial output of beam search: its tokens, their summed log-probability, and the cache
+/// slot holding its keys and values.
+struct Beam {
+    tokens: Vec<u32>,
+    log_prob: f32,
+    slot: usize,
+}
+
+/// A finished output of beam search, ranked by its log-probability per token, with the
+/// length its text is cut to, if `stop_at` ended it.
+struct Finished {
+    tokens: Vec<u32>,
+    score: f32,
+    stop: StopReason,
+    cut: Option<usize>,
+}
+
+impl Finished {
+    fn new(tokens: Vec<u32>, log_prob: f32, stop: StopReason) -> Self {
+        let score = log_prob / tokens.len().max(1) as f32;
+        Self {
+            tokens,
+            score,
+            stop,
+            cut: None,
+        }
+    }
+}
+
+/// Beam search over `request.options.beams` beams, one cache slot each, all advanced in one
+/// forward pass per step. Each step extends every beam by its likeliest tokens (after the
+/// repetition penalty and the n-gram and minimum-length rules) and keeps the best extensions
+/// by summed log-probability; an extension that ends (an end token, `stop_at`, the token
+/// limit) is set aside as finished. The search ends once as many outputs as beams are
+/// finished, and returns the one with the best log-probability per token; `on_text` then
+/// sees its whole text at once.
+fn beam_search(
+    model: &mut dyn LanguageModel,
+    tokenizer: &Tokenizer,
+    end_tokens: &[u32],
+    mut request: Request,
+) -> Result<Generation> {
+    let options = request.options;
+    let width = options.beams.max(1);
+    let started = Instant::now();
+    model.clear_kv_cache();
+    let mut logits = vec![prefill(model, 0, request.prompt, options.prefill_chunk)?];
+    let prefill_seconds = started.elapsed().as_secs_f64();
+    let decode_start = Instant::now();
+    let rules = Sampler::new(options);
+    let prompt_tail = &request.prompt[request.prompt.len().saturating_sub(options.repeat_last_n)..];
+    let decode = |tokens: &[u32]| {
+        tokenizer
+            .decode(tokens, true)
+            .map_err(|e| anyhow::anyhow!("cannot decode tokens: {e}"))
+    };
+    let mut live = vec![Beam {
+        tokens: Vec::new(),
+        log_prob: 0.0,
+        slot: 0,
+    }];
+    let mut finished: Vec<Finished> = Vec::new();
+    loop {
+        // (summed log-probability, beam, token) of each beam's likeliest extensions.
+        let mut candidates: Vec<(f32, usize, u32)> = Vec::new();
+        for (index, (beam, mut logits)) in live.iter().zip(logits).enumerate() {
+            let history = [prompt_tail, &beam.tokens].concat();
+            let banned = if beam.tokens.len() < options.min_new_tokens && !options.ignore_end {
+                end_tokens
+            } else {
+                &[]
+            };
+            rules.restrict(&mut logits, &history, &beam.tokens, banned);
+            let log_probs = log_softmax(&logits);
+            let mut ranked: Vec<(usize, f32)> = log_probs
+                .into_iter()
+                .enumerate()
+                .filter(|(_, l)| l.is_finite())
+                .collect();
+            let keep = (2 * width).min(ranked.len());
+            if keep == 0 {
+                bail!("every token was excluded");
+            }
+            ranked.select_nth_unstable_by(keep - 1, |a, b| b.1.total_cmp(&a.1));
+            for &(token, log_prob) in &ranked[..keep] {
+                candidates.push((beam.log_prob + log_prob, index, token as u32));
+            }
+        }
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut next: Vec<Beam> = Vec::with_capacity(width);
+        // As many extensions as the beams could need, if half of them ended.
+        for (log_prob, index, token) in candidates.into_iter().take(2 * width) {
+            if next.len() == width {
+                break;
+            }
+            let parent = &live[index];
+            if end_tokens.contains(&token) && !options.ignore_end {
+                let tokens = parent.tokens.clone();
+                finished.push(Finished::new(tokens, log_prob, StopReason::EndToken));
+                continue;
+            }
+            let tokens = [parent.tokens.as_slice(), &[token]].concat();
+            let text = decode(&tokens)?;
+            let cut = request.stop_at.as_ref().and_then(|stop| stop(&text));
+            let stop = if cut.is_some() {
+                Some(StopReason::Caller)
+            } else if tokens.len() >= options.max_new_tokens {
+                Some(StopReason::MaxTokens)
+            } else {
+                None
+            };
+            match stop {
+                Some(stop) => finished.push(Finished {
+                    cut,
+                    ..Finished::new(tokens, log_prob, stop)
+                }),
+                None => next.push(Beam {
+                    tokens,
+                    log_prob,
+                    slot: parent.slot,
+                }),
+            }
+        }
+        if finished.len() >= width || next.is_empty() {
+            break;
+        }
+        // The first beam descended from a slot keeps it; its siblings get copies in the
+        // slots no beam descends from.
+        let mut taken = vec![false; width];
+        let mut forks = Vec::new();
+        for (index, beam) in next.iter().enumerate() {
+            if taken[beam.slot] {
+                forks.push(index);
+            } else {
+                taken[beam.slot] = true;
+            }
+        }
+        for index in forks {
+            let free = taken.iter().position(|t| !t).expect("a slot per beam");
+            taken[free] = true;
+            let beam = &mut next[index];
+            let cached = request.prompt.len() + beam.tokens.len() - 1;
+            model.copy_slot(beam.slot, free, cached)?;
+            beam.slot = free;
+        }
+        let steps: Vec<Step> = next
+            .iter()
+            .map(|beam| Step {
+                slot: beam.slot,
+                tokens: &beam.tokens[beam.tokens.len() - 1..],
+                pos: request.prompt.len() + beam.tokens.len() - 1,
+            })
+            .collect();
+        logits = model.forward_steps(&steps)?.to_vec2::<f32>()?;
+        live = next;
+    }
+    let best = finished
+        .into_iter()
+        .max_by(|a, b| a.score.total_cmp(&b.score))
+        .or_else(|| {
+            live.into_iter()
+                .next()
+                .map(|beam| Finished::new(beam.tokens, beam.log_prob, StopReason::MaxTokens))
+        })
+        .expect("a search ends with a finished or a live beam");
+    let mut text = decode(&best.tokens)?;
+    if let Some(cut) = best.cut {
+        text.truncate(cut);
+    }
+    let _ = (request.on_text)(&text, &text);
+    Ok(Generation {
+        text,
+        tokens: best.tokens,
+        prompt_tokens: request.prompt.len(),
+        stop: best.stop,
+        prefill_seconds,
+        decode_seconds: decode_start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Log-probabilities from logits; ruled-out tokens (minus infinity) stay minus infinity.
+fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+    let log_sum = max + sum.ln();
+    logits.iter().map(|&l| l - log_sum).collect()
+}
+
+/// Runs `prompt` (not empty) through the model in `slot`, `chunk` tokens per pass, and
+/// returns the logits after its last token.
+fn prefill(
+    model: &mut dyn LanguageModel,
+    slot: usize,
+    prompt: &[u32],
+    chunk: usize,
+) -> Result<Vec<f32>> {
+    let chunk = chunk.max(1);
+    let mut logits = None;
+    for (i, tokens) in prompt.chunks(chunk).enumerate() {
+        let step = Step {
+            slot,
+            tokens,
+            pos: i * chunk,
+        };
+        logits = Some(model.forward_steps(&[step])?);
+    }
+    let logits = logits.context("the prompt is empty")?;
+    Ok(logits.squeeze(0)?.to_vec1()?)
+}
+
 /// One request being generated, in its key/value cache slot.
 struct Sequence<'a, 't> {
     index: usize,
@@ -344,6 +600,8 @@ struct Sequence<'a, 't> {
     stream: TextStream<'t>,
     generated: Vec<u32>,
     stop: StopReason,
+    /// Where `stop_at` cut the text, if it ended the sequence.
+    cut: Option<usize>,
     logits: Vec<f32>,
     prefill_seconds: f64,
     decode_start: Instant,
@@ -359,20 +617,7 @@ impl<'a, 't> Sequence<'a, 't> {
         request: Request<'a>,
     ) -> Result<Self> {
         let started = Instant::now();
-        let chunk = request.options.prefill_chunk.max(1);
-        let mut logits = None;
-        for (i, tokens) in request.prompt.chunks(chunk).enumerate() {
-            let step = Step {
-                slot,
-                tokens,
-                pos: i * chunk,
-            };
-            logits = Some(model.forward_steps(&[step])?);
-        }
-        let logits = logits
-            .expect("the prompt was checked non-empty")
-            .squeeze(0)?
-            .to_vec1()?;
+        let logits = prefill(model, slot, request.prompt, request.options.prefill_chunk)?;
         Ok(Self {
             index,
             slot,
@@ -381,6 +626,7 @@ impl<'a, 't> Sequence<'a, 't> {
             stream: TextStream::new(tokenizer),
             generated: Vec::new(),
             stop: StopReason::MaxTokens,
+            cut: None,
             logits,
             prefill_seconds: started.elapsed().as_secs_f64(),
             decode_start: Instant::now(),
@@ -411,7 +657,13 @@ impl<'a, 't> Sequence<'a, 't> {
         self.generated.push(token);
         self.history.push(token);
         if let Some(piece) = self.stream.push(token)? {
-            if (self.request.on_text)(&piece, &self.stream.text()?).is_break() {
+            let text = self.stream.text()?;
+            self.cut = self.request.stop_at.as_ref().and_then(|stop| stop(&text));
+            let end = self.cut.unwrap_or(text.len());
+            let start = (text.len() - piece.len()).min(end);
+            let caller_stops =
+                start < end && (self.request.on_text)(&text[start..end], &text[..end]).is_break();
+            if caller_stops || self.cut.is_some() {
                 self.stop = StopReason::Caller;
                 return Ok(false);
             }
@@ -430,8 +682,12 @@ impl<'a, 't> Sequence<'a, 't> {
     }
 
     fn finish(self) -> Result<Generation> {
+        let mut text = self.stream.text()?;
+        if let Some(cut) = self.cut {
+            text.truncate(cut);
+        }
         Ok(Generation {
-            text: self.stream.text()?,
+            text,
             tokens: self.generated,
             prompt_tokens: self.request.prompt.len(),
             stop: self.stop,

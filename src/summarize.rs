@@ -512,21 +512,33 @@ fn summary_request<'a>(
     words: usize,
     mut stream: Option<&'a mut dyn FnMut(&str)>,
 ) -> Request<'a> {
-    let on_text = move |piece: &str, so_far: &str| {
+    let on_text = move |piece: &str, _: &str| {
         if let Some(stream) = stream.as_mut() {
             stream(piece);
         }
-        if word_count(so_far) >= task.stop_after(words) && ends_sentence(so_far) {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        ControlFlow::Continue(())
+    };
+    let stop_at = move |so_far: &str| {
+        confirmed_sentence(so_far)
+            .filter(|text| word_count(text) >= task.stop_after(words))
+            .map(str::len)
     };
     Request {
         prompt,
         options: decode,
         on_text: Box::new(on_text),
+        stop_at: Some(Box::new(stop_at)),
     }
+}
+
+/// The text up to its last whole word when that word ends a sentence, known only once the
+/// next word has begun (or whitespace has come): the `.` of "a .22 calibre" or "$1.5 billion"
+/// is not a sentence end, though the text stops there for a token.
+fn confirmed_sentence(text: &str) -> Option<&str> {
+    let whole_words = text
+        .trim_end_matches(|c: char| !c.is_whitespace())
+        .trim_end();
+    (!whole_words.is_empty() && ends_sentence(whole_words)).then_some(whole_words)
 }
 
 /// Whether `text` ends at the end of a sentence.
@@ -563,6 +575,24 @@ mod tests {
             tidy(text, false),
             "Meta invests. Wang joins the lab. The deal is"
         );
+    }
+
+    #[test]
+    fn a_sentence_end_is_confirmed_by_the_next_word() {
+        assert_eq!(confirmed_sentence("He was shot. The"), Some("He was shot."));
+        assert_eq!(confirmed_sentence("He was shot.\n"), Some("He was shot."));
+        assert_eq!(
+            confirmed_sentence("He said \"no.\" Then"),
+            Some("He said \"no.\"")
+        );
+        assert_eq!(
+            confirmed_sentence("He was shot."),
+            None,
+            "a number may follow"
+        );
+        assert_eq!(confirmed_sentence("shot with a .22"), None);
+        assert_eq!(confirmed_sentence("worth $1.5 bil"), None);
+        assert_eq!(confirmed_sentence("Done"), None);
     }
 
     #[test]

@@ -299,6 +299,7 @@ fn batched_generation_equals_one_at_a_time() {
                 *pieces += 1;
                 ControlFlow::Continue(())
             }),
+            stop_at: None,
         })
         .collect();
     // Two slots for four runnable prompts: slots are reused as sequences end.
@@ -322,4 +323,134 @@ fn batched_generation_equals_one_at_a_time() {
         }
     }
     assert!(pieces[0] > 0 && pieces[1] == 0);
+}
+
+#[test]
+fn a_copied_slot_continues_like_the_original() {
+    let (_dir, mut loaded) = tiny("llama");
+    let network = loaded.network.as_mut();
+    let tokens: Vec<u32> = (0..9).map(|i| 45 + i * 6).collect();
+    let full = network.forward(&tokens, 0).unwrap();
+    // Slot 0 holds all nine; slot 2 gets the first five and continues from there.
+    network.copy_slot(0, 2, 5).unwrap();
+    let step = Step {
+        slot: 2,
+        tokens: &tokens[5..],
+        pos: 5,
+    };
+    let forked = network.forward_steps(&[step]).unwrap().squeeze(0).unwrap();
+    assert!(max_difference(&full, &forked) < 1e-4);
+    let err = network.copy_slot(0, 1, 10).unwrap_err();
+    assert!(err.to_string().contains("fewer than 10"), "{err}");
+}
+
+/// Log-probabilities of the next token after `tokens`, from a fresh full forward pass.
+fn log_probs(network: &mut dyn abridge::model::LanguageModel, tokens: &[u32]) -> Vec<f32> {
+    network.clear_kv_cache();
+    let logits: Vec<f32> = network.forward(tokens, 0).unwrap().to_vec1().unwrap();
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_sum = max + logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
+    logits.iter().map(|l| l - log_sum).collect()
+}
+
+#[test]
+fn beam_search_finds_what_an_uncached_search_finds() {
+    let (_dir, mut loaded) = tiny("qwen2");
+    let prompt: Vec<u32> = (0..7).map(|i| 52 + i * 11).collect();
+    let (width, length) = (3, 6);
+    let options = DecodeOptions {
+        max_new_tokens: length,
+        ignore_end: true,
+        repeat_penalty: 1.0,
+        no_repeat_ngram: 0,
+        beams: width,
+        prefill_chunk: 4,
+        ..DecodeOptions::default()
+    };
+    // The reference: keep the `width` likeliest sequences of each length, each scored by
+    // running it through the model from scratch.
+    let network = loaded.network.as_mut();
+    let mut beams: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0)];
+    for _ in 0..length {
+        let mut extended = Vec::new();
+        for (tokens, score) in &beams {
+            let history = [prompt.as_slice(), tokens].concat();
+            for (token, log_prob) in log_probs(network, &history).into_iter().enumerate() {
+                let longer = [tokens.as_slice(), &[token as u32]].concat();
+                extended.push((longer, score + log_prob));
+            }
+        }
+        extended.sort_by(|a, b| b.1.total_cmp(&a.1));
+        extended.truncate(width);
+        beams = extended;
+    }
+    let mut seen = String::new();
+    let searched = generate(
+        loaded.network.as_mut(),
+        &loaded.tokenizer,
+        &prompt,
+        &[256],
+        &options,
+        &mut |_, text| {
+            seen = text.to_string();
+            ControlFlow::Continue(())
+        },
+    )
+    .unwrap();
+    assert_eq!(searched.tokens, beams[0].0);
+    assert_eq!(searched.stop, StopReason::MaxTokens);
+    assert_eq!(seen, searched.text, "the chosen output is streamed whole");
+}
+
+#[test]
+fn stop_at_ends_and_cuts_the_output_greedy_or_by_beam_search() {
+    let (_dir, mut loaded) = tiny("llama");
+    let prompt: Vec<u32> = (0..5).map(|i| 61 + i * 3).collect();
+    for beams in [1, 4] {
+        let options = DecodeOptions {
+            max_new_tokens: 40,
+            ignore_end: true,
+            beams,
+            ..DecodeOptions::default()
+        };
+        // Ends once there are five characters, leaving out the last one.
+        let stop_at = |text: &str| {
+            let last = text.char_indices().last().map_or(0, |(i, _)| i);
+            (text.chars().count() >= 5).then_some(last)
+        };
+        let mut streamed = String::new();
+        let request = Request {
+            prompt: &prompt,
+            options: &options,
+            on_text: Box::new(|piece: &str, _: &str| {
+                streamed.push_str(piece);
+                ControlFlow::Continue(())
+            }),
+            stop_at: Some(Box::new(stop_at)),
+        };
+        let generation = generate_batch(
+            loaded.network.as_mut(),
+            &loaded.tokenizer,
+            &[256],
+            vec![request],
+            2,
+        )
+        .unwrap()
+        .pop()
+        .unwrap()
+        .unwrap();
+        assert_eq!(generation.stop, StopReason::Caller, "beams {beams}");
+        let uncut = loaded.tokenizer.decode(&generation.tokens, true).unwrap();
+        assert!(uncut.chars().count() >= 5, "beams {beams}: {uncut:?}");
+        assert_eq!(
+            generation.text.chars().count(),
+            uncut.chars().count() - 1,
+            "beams {beams}"
+        );
+        assert!(uncut.starts_with(&generation.text), "beams {beams}");
+        assert_eq!(
+            streamed, generation.text,
+            "beams {beams}: nothing past the cut"
+        );
+    }
 }

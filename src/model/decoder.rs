@@ -307,11 +307,9 @@ impl Attention {
             let q = rotary.apply(&heads(&q, self.n_head)?, step.pos)?;
             let k = rotary.apply(&heads(&k, self.n_kv_head)?, step.pos)?;
             let v = heads(&v, self.n_kv_head)?;
-            while self.caches.len() <= step.slot {
-                let cache = KvCache::empty(self.n_kv_head, self.head_dim, x.device())?;
-                self.caches.push(cache);
-            }
-            let (k, v) = self.caches[step.slot].append(&k, &v, step.pos)?;
+            let (k, v) = self
+                .cache(step.slot, x.device())?
+                .append(&k, &v, step.pos)?;
             outputs.push(grouped_attention(&q, &k, &v, step.mask.as_ref())?);
         }
         let y = match outputs.len() {
@@ -319,6 +317,32 @@ impl Attention {
             _ => Tensor::cat(&outputs, 0)?,
         };
         self.output.forward(&y)
+    }
+}
+
+impl Attention {
+    /// The cache of `slot`, created (with those before it) on first use.
+    fn cache(&mut self, slot: usize, device: &Device) -> Result<&mut KvCache> {
+        while self.caches.len() <= slot {
+            let cache = KvCache::empty(self.n_kv_head, self.head_dim, device)?;
+            self.caches.push(cache);
+        }
+        Ok(&mut self.caches[slot])
+    }
+
+    fn copy_slot(&mut self, from: usize, to: usize, len: usize) -> Result<()> {
+        let source = self
+            .caches
+            .get(from)
+            .filter(|cache| cache.len >= len)
+            .with_context(|| format!("slot {from} holds fewer than {len} positions"))?;
+        let keys = source.keys.narrow(2, 0, len)?.contiguous()?;
+        let values = source.values.narrow(2, 0, len)?.contiguous()?;
+        let device = keys.device().clone();
+        let target = self.cache(to, &device)?;
+        target.len = 0;
+        target.append(&keys, &values, 0)?;
+        Ok(())
     }
 }
 
@@ -514,6 +538,13 @@ impl LanguageModel for Decoder {
         } else {
             self.forward_rows(steps)
         }
+    }
+
+    fn copy_slot(&mut self, from: usize, to: usize, len: usize) -> Result<()> {
+        for block in &mut self.blocks {
+            block.attention.copy_slot(from, to, len)?;
+        }
+        Ok(())
     }
 
     fn clear_kv_cache(&mut self) {

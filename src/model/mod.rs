@@ -40,6 +40,10 @@ pub trait LanguageModel {
         Ok(self.forward_steps(&[step])?.squeeze(0)?)
     }
 
+    /// Makes slot `to` hold the first `len` cached positions of slot `from` (beam search
+    /// forks a sequence this way); what `to` held is forgotten.
+    fn copy_slot(&mut self, from: usize, to: usize, len: usize) -> Result<()>;
+
     /// Forgets every cached position of every slot.
     fn clear_kv_cache(&mut self);
 
