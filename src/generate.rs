@@ -123,10 +123,15 @@ impl<'a> TextStream<'a> {
 
     /// Everything decoded so far, special tokens left out.
     pub fn text(&self) -> Result<String> {
-        self.tokenizer
-            .decode(&self.tokens, true)
-            .map_err(|e| anyhow::anyhow!("cannot decode tokens: {e}"))
+        decode(self.tokenizer, &self.tokens)
     }
+}
+
+/// The text of `tokens`, special tokens left out.
+fn decode(tokenizer: &Tokenizer, tokens: &[u32]) -> Result<String> {
+    tokenizer
+        .decode(tokens, true)
+        .map_err(|e| anyhow::anyhow!("cannot decode tokens: {e}"))
 }
 
 /// Picks the next token from logits, applying the decoding options.
@@ -431,11 +436,6 @@ fn beam_search(
     let decode_start = Instant::now();
     let rules = Sampler::new(options);
     let prompt_tail = &request.prompt[request.prompt.len().saturating_sub(options.repeat_last_n)..];
-    let decode = |tokens: &[u32]| {
-        tokenizer
-            .decode(tokens, true)
-            .map_err(|e| anyhow::anyhow!("cannot decode tokens: {e}"))
-    };
     let mut live = vec![Beam {
         tokens: Vec::new(),
         log_prob: 0.0,
@@ -482,7 +482,7 @@ fn beam_search(
                 continue;
             }
             let tokens = [parent.tokens.as_slice(), &[token]].concat();
-            let text = decode(&tokens)?;
+            let text = decode(tokenizer, &tokens)?;
             let cut = request.stop_at.as_ref().and_then(|stop| stop(&text));
             let stop = if cut.is_some() {
                 Some(StopReason::Caller)
@@ -545,7 +545,7 @@ fn beam_search(
                 .map(|beam| Finished::new(beam.tokens, beam.log_prob, StopReason::MaxTokens))
         })
         .expect("a search ends with a finished or a live beam");
-    let mut text = decode(&best.tokens)?;
+    let mut text = decode(tokenizer, &best.tokens)?;
     if let Some(cut) = best.cut {
         text.truncate(cut);
     }
