@@ -63,6 +63,23 @@ impl Default for DecodeOptions {
     }
 }
 
+impl DecodeOptions {
+    /// The end tokens to rule out after `generated` tokens: all of them while the minimum
+    /// length is not reached (unless end tokens are ignored anyway), else none.
+    fn banned_ends<'e>(&self, generated: usize, end_tokens: &'e [u32]) -> &'e [u32] {
+        if generated < self.min_new_tokens && !self.ignore_end {
+            end_tokens
+        } else {
+            &[]
+        }
+    }
+
+    /// Whether `token` ends the output.
+    fn ends(&self, token: u32, end_tokens: &[u32]) -> bool {
+        end_tokens.contains(&token) && !self.ignore_end
+    }
+}
+
 fn is_one(n: &usize) -> bool {
     *n == 1
 }
@@ -447,11 +464,7 @@ fn beam_search(
         let mut candidates: Vec<(f32, usize, u32)> = Vec::new();
         for (index, (beam, mut logits)) in live.iter().zip(logits).enumerate() {
             let history = [prompt_tail, &beam.tokens].concat();
-            let banned = if beam.tokens.len() < options.min_new_tokens && !options.ignore_end {
-                end_tokens
-            } else {
-                &[]
-            };
+            let banned = options.banned_ends(beam.tokens.len(), end_tokens);
             rules.restrict(&mut logits, &history, &beam.tokens, banned);
             let log_probs = log_softmax(&logits);
             let mut ranked: Vec<(usize, f32)> = log_probs
@@ -476,7 +489,7 @@ fn beam_search(
                 break;
             }
             let parent = &live[index];
-            if end_tokens.contains(&token) && !options.ignore_end {
+            if options.ends(token, end_tokens) {
                 let tokens = parent.tokens.clone();
                 finished.push(Finished::new(tokens, log_prob, StopReason::EndToken));
                 continue;
@@ -641,16 +654,12 @@ impl<'a, 't> Sequence<'a, 't> {
             self.stop = StopReason::MaxTokens;
             return Ok(false);
         }
-        let banned = if self.generated.len() < options.min_new_tokens && !options.ignore_end {
-            end_tokens
-        } else {
-            &[]
-        };
+        let banned = options.banned_ends(self.generated.len(), end_tokens);
         let logits = std::mem::take(&mut self.logits);
         let token = self
             .sampler
             .next(logits, &self.history, &self.generated, banned)?;
-        if end_tokens.contains(&token) && !options.ignore_end {
+        if options.ends(token, end_tokens) {
             self.stop = StopReason::EndToken;
             return Ok(false);
         }
