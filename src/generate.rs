@@ -9,7 +9,8 @@ use crate::model::{LanguageModel, Step};
 use anyhow::{bail, Context, Result};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::ops::ControlFlow;
 use std::time::Instant;
 use tokenizers::Tokenizer;
@@ -171,8 +172,9 @@ impl Sampler {
         history: &[u32],
         generated: &[u32],
         banned: &[u32],
+        numbers: &mut NumberTokens,
     ) -> Result<u32> {
-        self.restrict(&mut logits, history, generated, banned);
+        self.restrict(&mut logits, history, generated, banned, numbers);
         if self.options.temperature <= 0.0 {
             return argmax(&logits);
         }
@@ -180,12 +182,25 @@ impl Sampler {
     }
 
     /// Applies the repetition penalty to the recent `history` and rules out the tokens
-    /// that would repeat an n-gram of `generated`, and the `banned` ones.
-    fn restrict(&self, logits: &mut [f32], history: &[u32], generated: &[u32], banned: &[u32]) {
+    /// that would repeat an n-gram of `generated`, and the `banned` ones. Digits are left
+    /// out of the penalty, and a number counts as one word of an n-gram (see
+    /// [`banned_ngram_continuations`]): numbers are copied, not varied.
+    fn restrict(
+        &self,
+        logits: &mut [f32],
+        history: &[u32],
+        generated: &[u32],
+        banned: &[u32],
+        numbers: &mut NumberTokens,
+    ) {
         let penalty = self.options.repeat_penalty;
         if penalty != 1.0 {
             let recent = &history[history.len().saturating_sub(self.options.repeat_last_n)..];
-            let seen: HashSet<u32> = recent.iter().copied().collect();
+            let seen: HashSet<u32> = recent
+                .iter()
+                .copied()
+                .filter(|&token| numbers.kind(token) != NumberPart::Digits)
+                .collect();
             for &token in &seen {
                 if let Some(l) = logits.get_mut(token as usize) {
                     *l = if *l >= 0.0 {
@@ -196,7 +211,7 @@ impl Sampler {
                 }
             }
         }
-        for token in banned_ngram_continuations(generated, self.options.no_repeat_ngram)
+        for token in banned_ngram_continuations(generated, self.options.no_repeat_ngram, numbers)
             .into_iter()
             .chain(banned.iter().copied())
         {
@@ -253,16 +268,113 @@ fn argmax(logits: &[f32]) -> Result<u32> {
         .ok_or_else(|| anyhow::anyhow!("every token was excluded"))
 }
 
-/// Tokens that would complete an n-gram already present in `generated`.
-fn banned_ngram_continuations(generated: &[u32], n: usize) -> Vec<u32> {
-    if n == 0 || generated.len() < n {
+/// What a token is to a number: digits, a separator that continues a number when digits
+/// come on both sides (`,` and `.` of "14,000" or "2.5", a thin space), or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NumberPart {
+    Digits,
+    Separator,
+    Other,
+}
+
+/// The [`NumberPart`] of each token met, read from its text once: tokenizers split numbers
+/// in their own ways (Qwen and Gemma digit by digit, Llama 3 in groups of three, GPT-2 in
+/// arbitrary pieces), so the text is the one rule that holds for all of them.
+struct NumberTokens<'t> {
+    tokenizer: &'t Tokenizer,
+    known: HashMap<u32, NumberPart>,
+}
+
+impl<'t> NumberTokens<'t> {
+    fn new(tokenizer: &'t Tokenizer) -> Self {
+        Self {
+            tokenizer,
+            known: HashMap::new(),
+        }
+    }
+
+    fn kind(&mut self, token: u32) -> NumberPart {
+        let tokenizer = self.tokenizer;
+        *self.known.entry(token).or_insert_with(|| {
+            let text = tokenizer.decode(&[token], false).unwrap_or_default();
+            number_part(text.trim_start())
+        })
+    }
+}
+
+/// The [`NumberPart`] of a token's text (leading whitespace removed).
+fn number_part(text: &str) -> NumberPart {
+    if text.is_empty() {
+        NumberPart::Other
+    } else if text.chars().all(char::is_numeric) {
+        NumberPart::Digits
+    } else if text.chars().all(|c| matches!(c, ',' | '.' | '\'' | '\u{a0}' | '\u{202f}')) {
+        NumberPart::Separator
+    } else {
+        NumberPart::Other
+    }
+}
+
+/// The words of `generated` for the n-gram rule: each token is one, except that the
+/// tokens of one number (digits, and separators between digits) are one together, keyed
+/// apart from any single token. A separator at the very end is its own word: the rule is
+/// only asked about tokens that would end the number there.
+fn ngram_words(generated: &[u32], numbers: &mut NumberTokens) -> Vec<u64> {
+    let kinds: Vec<NumberPart> = generated.iter().map(|&t| numbers.kind(t)).collect();
+    let in_number = |i: usize| match kinds[i] {
+        NumberPart::Digits => true,
+        NumberPart::Separator => {
+            i > 0 && kinds[i - 1] == NumberPart::Digits && kinds.get(i + 1) == Some(&NumberPart::Digits)
+        }
+        NumberPart::Other => false,
+    };
+    let mut words = Vec::with_capacity(generated.len());
+    let mut i = 0;
+    while i < generated.len() {
+        if !in_number(i) {
+            words.push(u64::from(generated[i]));
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < generated.len() && in_number(i) {
+            i += 1;
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        generated[start..i].hash(&mut hasher);
+        words.push(NUMBER_WORD | hasher.finish() >> 1);
+    }
+    words
+}
+
+/// Marks a number's key in [`ngram_words`], above every token id.
+const NUMBER_WORD: u64 = 1 << 63;
+
+/// Tokens that would complete an n-gram (of [`ngram_words`]) already present in
+/// `generated`. A token that may go on a number (digits, or a separator after digits) is
+/// never banned: the number it belongs to is not whole yet, and banning it would change a
+/// figure ("3,000" after "14,000" is not a repetition).
+fn banned_ngram_continuations(generated: &[u32], n: usize, numbers: &mut NumberTokens) -> Vec<u32> {
+    if n == 0 {
         return Vec::new();
     }
-    let prefix = &generated[generated.len() - (n - 1)..];
-    generated
+    let words = ngram_words(generated, numbers);
+    if words.len() < n {
+        return Vec::new();
+    }
+    let after_digits = generated
+        .last()
+        .is_some_and(|&t| numbers.kind(t) == NumberPart::Digits);
+    let prefix = &words[words.len() - (n - 1)..];
+    words
         .windows(n)
-        .filter(|w| &w[..n - 1] == prefix)
-        .map(|w| w[n - 1])
+        .filter(|w| &w[..n - 1] == prefix && w[n - 1] & NUMBER_WORD == 0)
+        .map(|w| w[n - 1] as u32)
+        .filter(|&token| match numbers.kind(token) {
+            NumberPart::Digits => false,
+            NumberPart::Separator => !after_digits,
+            NumberPart::Other => true,
+        })
         .collect()
 }
 
@@ -360,6 +472,7 @@ pub fn generate_batch(
     let mut pending = requests.into_iter().enumerate();
     let mut free_slots: Vec<usize> = (0..batch_size.max(1)).rev().collect();
     let mut active: Vec<Sequence> = Vec::new();
+    let mut numbers = NumberTokens::new(tokenizer);
     model.clear_kv_cache();
     loop {
         while !free_slots.is_empty() {
@@ -375,7 +488,7 @@ pub fn generate_batch(
         }
         let mut i = 0;
         while i < active.len() {
-            if active[i].advance(end_tokens)? {
+            if active[i].advance(end_tokens, &mut numbers)? {
                 i += 1;
             } else {
                 let done = active.swap_remove(i);
@@ -452,6 +565,7 @@ fn beam_search(
     let prefill_seconds = started.elapsed().as_secs_f64();
     let decode_start = Instant::now();
     let rules = Sampler::new(options);
+    let mut numbers = NumberTokens::new(tokenizer);
     let prompt_tail = &request.prompt[request.prompt.len().saturating_sub(options.repeat_last_n)..];
     let mut live = vec![Beam {
         tokens: Vec::new(),
@@ -465,7 +579,7 @@ fn beam_search(
         for (index, (beam, mut logits)) in live.iter().zip(logits).enumerate() {
             let history = [prompt_tail, &beam.tokens].concat();
             let banned = options.banned_ends(beam.tokens.len(), end_tokens);
-            rules.restrict(&mut logits, &history, &beam.tokens, banned);
+            rules.restrict(&mut logits, &history, &beam.tokens, banned, &mut numbers);
             let log_probs = log_softmax(&logits);
             let mut ranked: Vec<(usize, f32)> = log_probs
                 .into_iter()
@@ -648,7 +762,7 @@ impl<'a, 't> Sequence<'a, 't> {
     }
 
     /// Chooses the next token from the latest logits; `false` when the sequence is over.
-    fn advance(&mut self, end_tokens: &[u32]) -> Result<bool> {
+    fn advance(&mut self, end_tokens: &[u32], numbers: &mut NumberTokens) -> Result<bool> {
         let options = self.request.options;
         if self.generated.len() >= options.max_new_tokens {
             self.stop = StopReason::MaxTokens;
@@ -658,7 +772,7 @@ impl<'a, 't> Sequence<'a, 't> {
         let logits = std::mem::take(&mut self.logits);
         let token = self
             .sampler
-            .next(logits, &self.history, &self.generated, banned)?;
+            .next(logits, &self.history, &self.generated, banned, numbers)?;
         if options.ends(token, end_tokens) {
             self.stop = StopReason::EndToken;
             return Ok(false);
@@ -710,12 +824,74 @@ impl<'a, 't> Sequence<'a, 't> {
 mod tests {
     use super::*;
 
+    /// A word-level tokenizer over `words` (token id = position), whose tokens decode to
+    /// themselves, and the ids of a space-separated text in it.
+    fn word_tokenizer(words: &[&str]) -> Tokenizer {
+        let vocab = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.to_string(), i as u32))
+            .collect();
+        let model = tokenizers::models::wordlevel::WordLevel::builder()
+            .vocab(vocab)
+            .unk_token(words[0].to_string())
+            .build()
+            .unwrap();
+        Tokenizer::new(model)
+    }
+
+    const WORDS: &[&str] = &[
+        "?", "0", "1", "3", "4", "9", ",", ".", "panels", "homes", "the", "a", "x", "y", "z",
+    ];
+
+    fn ids(text: &str) -> Vec<u32> {
+        text.split(' ')
+            .map(|w| WORDS.iter().position(|k| *k == w).unwrap() as u32)
+            .collect()
+    }
+
+    fn banned(text: &str, n: usize) -> Vec<&'static str> {
+        let tokenizer = word_tokenizer(WORDS);
+        let mut numbers = NumberTokens::new(&tokenizer);
+        let mut banned = banned_ngram_continuations(&ids(text), n, &mut numbers);
+        banned.sort_unstable();
+        banned.dedup();
+        banned.into_iter().map(|t| WORDS[t as usize]).collect()
+    }
+
     #[test]
     fn no_repeat_ngram_bans_the_token_that_would_repeat() {
-        // "1 2 3 1 2" with n = 3: the 3-gram "1 2 3" exists, so after "1 2" the 3 is banned.
-        assert_eq!(banned_ngram_continuations(&[1, 2, 3, 1, 2], 3), vec![3]);
-        assert!(banned_ngram_continuations(&[1, 2, 3, 1, 2], 0).is_empty());
-        assert!(banned_ngram_continuations(&[1, 2, 3, 4, 5], 3).is_empty());
+        // "x y z x y" with n = 3: the 3-gram "x y z" exists, so after "x y" the z is banned.
+        assert_eq!(banned("x y z x y", 3), ["z"]);
+        assert!(banned("x y z x y", 0).is_empty());
+        assert!(banned("x y z a the", 3).is_empty());
+        // A separator after a word is an ordinary token.
+        assert_eq!(banned("x y z , x y z", 4), [","]);
+    }
+
+    #[test]
+    fn no_repeat_ngram_never_changes_a_figure() {
+        // Digit by digit, "14,000 ... 3,00" repeats ", 0 0" and once banned the last 0.
+        assert!(banned("1 4 , 0 0 0 panels the 3 , 0 0", 4).is_empty());
+        assert!(banned("1 4 , 0 0 0 panels the 3 , 0 0 0", 2).is_empty());
+        // A separator after digits may go on the number, so it is not banned either.
+        assert!(banned("x 1 3 , 0 x 1 3", 3).is_empty());
+        // A number is one word: "the 14,000 panels" does not ban "panels" after "the 9,000".
+        assert!(banned("a the 1 4 , 0 0 0 panels a the 9 , 0 0 0", 4).is_empty());
+        // But a phrase with the same number in it is still a repetition.
+        assert_eq!(banned("a the 1 4 , 0 0 0 panels a the 1 4 , 0 0 0", 4), ["panels"]);
+    }
+
+    #[test]
+    fn number_parts_are_read_from_the_token_text() {
+        assert_eq!(number_part("0"), NumberPart::Digits);
+        assert_eq!(number_part("2024"), NumberPart::Digits);
+        assert_eq!(number_part("\u{ff10}"), NumberPart::Digits, "a full-width zero");
+        assert_eq!(number_part(","), NumberPart::Separator);
+        assert_eq!(number_part("."), NumberPart::Separator);
+        assert_eq!(number_part("homes"), NumberPart::Other);
+        assert_eq!(number_part("3rd"), NumberPart::Other);
+        assert_eq!(number_part(""), NumberPart::Other);
     }
 
     #[test]
@@ -753,16 +929,31 @@ mod tests {
     }
 
     #[test]
-    fn repeat_penalty_lowers_seen_tokens() {
+    fn repeat_penalty_lowers_seen_tokens_but_not_digits() {
         let options = DecodeOptions {
             repeat_penalty: 2.0,
             no_repeat_ngram: 0,
             ..DecodeOptions::default()
         };
+        let tokenizer = word_tokenizer(WORDS);
+        let mut numbers = NumberTokens::new(&tokenizer);
         let mut sampler = Sampler::new(&options);
-        let logits = vec![3.0f32, 2.0];
-        // Token 0 was seen: 3.0 / 2 = 1.5 < 2.0, so greedy picks token 1.
-        assert_eq!(sampler.next(logits.clone(), &[0], &[], &[]).unwrap(), 1);
-        assert_eq!(sampler.next(logits, &[], &[], &[]).unwrap(), 0);
+        let (x, y, zero, one) = (ids("x")[0], ids("y")[0], ids("0")[0], ids("1")[0]);
+        let mut logits = vec![0.0f32; WORDS.len()];
+        logits[x as usize] = 3.0;
+        logits[y as usize] = 2.0;
+        // x was seen: 3.0 / 2 = 1.5 < 2.0, so greedy picks y.
+        let mut pick = |logits: &[f32], history: &[u32]| {
+            sampler
+                .next(logits.to_vec(), history, &[], &[], &mut numbers)
+                .unwrap()
+        };
+        assert_eq!(pick(&logits, &[x]), y);
+        assert_eq!(pick(&logits, &[]), x);
+        // A digit seen before keeps its logit: the 0 of "3,000" after "14,000".
+        let mut logits = vec![0.0f32; WORDS.len()];
+        logits[zero as usize] = 3.0;
+        logits[one as usize] = 2.0;
+        assert_eq!(pick(&logits, &[zero, zero]), zero);
     }
 }

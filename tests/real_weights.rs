@@ -10,6 +10,7 @@ use abridge::article::split_sentences;
 use common::{abridge_real, shared, stderr, stdout};
 use std::collections::HashSet;
 use std::fs;
+use std::path::Path;
 
 const DEFAULT_MODEL: &str = "qwen2.5-coder-1.5b-instruct";
 
@@ -95,4 +96,41 @@ fn map_reduce_over_a_long_input_drops_no_article() {
         assert!(summary.contains(name), "`{name}` dropped from: {summary}");
     }
     assert_no_repeated_sentence(summary);
+}
+
+/// The numbers written in `text`: runs of digits with the `,` and `.` between them.
+fn numbers_in(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut numbers = Vec::new();
+    let mut current = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        let inner_separator = matches!(c, ',' | '.')
+            && !current.is_empty()
+            && chars.get(i + 1).is_some_and(|n| n.is_numeric());
+        if c.is_numeric() || inner_separator {
+            current.push(c);
+        } else if !current.is_empty() {
+            numbers.push(std::mem::take(&mut current));
+        }
+    }
+    numbers.extend((!current.is_empty()).then_some(current));
+    numbers
+}
+
+#[test]
+fn the_default_decoding_copies_every_figure_exactly() {
+    // Written for this test: many figures that share digits and `,000` groups, which the
+    // n-gram ban once cut or changed ("9,00", "3,001", a full-width "０").
+    let article = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/figures.txt");
+    let json = summarize_json(DEFAULT_MODEL, &article, &[]);
+    let summary = json["summary"].as_str().unwrap();
+    let known = numbers_in(&fs::read_to_string(&article).unwrap());
+    let figures = numbers_in(summary);
+    assert!(figures.len() >= 4, "too few figures to test: {summary}");
+    for figure in figures {
+        assert!(
+            known.contains(&figure),
+            "`{figure}` is not a figure of the article: {summary}"
+        );
+    }
 }
