@@ -172,9 +172,9 @@ impl Sampler {
         history: &[u32],
         generated: &[u32],
         banned: &[u32],
-        numbers: &mut NumberTokens,
+        shapes: &mut TokenShapes,
     ) -> Result<u32> {
-        self.restrict(&mut logits, history, generated, banned, numbers);
+        self.restrict(&mut logits, history, generated, banned, shapes);
         if self.options.temperature <= 0.0 {
             return argmax(&logits);
         }
@@ -182,16 +182,16 @@ impl Sampler {
     }
 
     /// Applies the repetition penalty to the recent `history` and rules out the tokens
-    /// that would repeat an n-gram of `generated`, and the `banned` ones. Digits are left
-    /// out of the penalty, and a number counts as one word of an n-gram (see
-    /// [`banned_ngram_continuations`]): numbers are copied, not varied.
+    /// that would repeat an n-gram of words of `generated` (see
+    /// [`banned_ngram_continuations`]), and the `banned` ones. Digits are left out of the
+    /// penalty: a figure is copied, not varied.
     fn restrict(
         &self,
         logits: &mut [f32],
         history: &[u32],
         generated: &[u32],
         banned: &[u32],
-        numbers: &mut NumberTokens,
+        shapes: &mut TokenShapes,
     ) {
         let penalty = self.options.repeat_penalty;
         if penalty != 1.0 {
@@ -199,7 +199,7 @@ impl Sampler {
             let seen: HashSet<u32> = recent
                 .iter()
                 .copied()
-                .filter(|&token| numbers.kind(token) != NumberPart::Digits)
+                .filter(|&token| shapes.shape(token).number != NumberPart::Digits)
                 .collect();
             for &token in &seen {
                 if let Some(l) = logits.get_mut(token as usize) {
@@ -211,7 +211,7 @@ impl Sampler {
                 }
             }
         }
-        for token in banned_ngram_continuations(generated, self.options.no_repeat_ngram, numbers)
+        for token in banned_ngram_continuations(generated, self.options.no_repeat_ngram, shapes)
             .into_iter()
             .chain(banned.iter().copied())
         {
@@ -277,28 +277,36 @@ enum NumberPart {
     Other,
 }
 
-/// The [`NumberPart`] of each token met, read from its text once: tokenizers split numbers
-/// in their own ways (Qwen and Gemma digit by digit, Llama 3 in groups of three, GPT-2 in
-/// arbitrary pieces), so the text is the one rule that holds for all of them.
-struct NumberTokens<'t> {
-    tokenizer: &'t Tokenizer,
-    known: HashMap<u32, NumberPart>,
+/// How a token sits in the words of a text, read from the token's own text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TokenShape {
+    /// It begins with whitespace (or the tokenizer's mark for it, `Ġ` or `▁`).
+    space_before: bool,
+    /// Its first and last characters are letters or digits (a token that holds part of a
+    /// character's bytes counts as both: it is inside a word).
+    alphanumeric_start: bool,
+    alphanumeric_end: bool,
+    number: NumberPart,
 }
 
-impl<'t> NumberTokens<'t> {
-    fn new(tokenizer: &'t Tokenizer) -> Self {
-        Self {
-            tokenizer,
-            known: HashMap::new(),
+impl TokenShape {
+    fn of(raw: &str, text: &str) -> Self {
+        let space_before = raw.starts_with(['Ġ', '▁']) || text.starts_with(char::is_whitespace);
+        let trimmed = text.trim_start();
+        let partial = trimmed.contains('\u{FFFD}');
+        let alphanumeric = |c: Option<char>| partial || c.is_some_and(char::is_alphanumeric);
+        TokenShape {
+            space_before,
+            alphanumeric_start: alphanumeric(trimmed.chars().next()),
+            alphanumeric_end: alphanumeric(trimmed.chars().next_back()),
+            number: number_part(trimmed),
         }
     }
 
-    fn kind(&mut self, token: u32) -> NumberPart {
-        let tokenizer = self.tokenizer;
-        *self.known.entry(token).or_insert_with(|| {
-            let text = tokenizer.decode(&[token], false).unwrap_or_default();
-            number_part(text.trim_start())
-        })
+    /// Whether a token of this shape, after one of shape `previous`, goes on the same word
+    /// (separators between digits aside: see [`words`]).
+    fn continues(self, previous: TokenShape) -> bool {
+        !self.space_before && previous.alphanumeric_end && self.alphanumeric_start
     }
 }
 
@@ -308,74 +316,119 @@ fn number_part(text: &str) -> NumberPart {
         NumberPart::Other
     } else if text.chars().all(char::is_numeric) {
         NumberPart::Digits
-    } else if text.chars().all(|c| matches!(c, ',' | '.' | '\'' | '\u{a0}' | '\u{202f}')) {
+    } else if text
+        .chars()
+        .all(|c| matches!(c, ',' | '.' | '\'' | '\u{a0}' | '\u{202f}'))
+    {
         NumberPart::Separator
     } else {
         NumberPart::Other
     }
 }
 
-/// The words of `generated` for the n-gram rule: each token is one, except that the
-/// tokens of one number (digits, and separators between digits) are one together, keyed
-/// apart from any single token. A separator at the very end is its own word: the rule is
-/// only asked about tokens that would end the number there.
-fn ngram_words(generated: &[u32], numbers: &mut NumberTokens) -> Vec<u64> {
-    let kinds: Vec<NumberPart> = generated.iter().map(|&t| numbers.kind(t)).collect();
-    let in_number = |i: usize| match kinds[i] {
-        NumberPart::Digits => true,
-        NumberPart::Separator => {
-            i > 0 && kinds[i - 1] == NumberPart::Digits && kinds.get(i + 1) == Some(&NumberPart::Digits)
+/// The [`TokenShape`] of each token met, read once from its text: tokenizers cut words and
+/// numbers in their own ways (Qwen and Gemma split numbers digit by digit, Llama 3 in
+/// groups of three, GPT-2 anyhow; a long name is several tokens in all of them), so the
+/// tokens' text is the one rule that holds for every tokenizer.
+struct TokenShapes<'t> {
+    tokenizer: &'t Tokenizer,
+    known: HashMap<u32, TokenShape>,
+}
+
+impl<'t> TokenShapes<'t> {
+    fn new(tokenizer: &'t Tokenizer) -> Self {
+        Self {
+            tokenizer,
+            known: HashMap::new(),
         }
-        NumberPart::Other => false,
+    }
+
+    fn shape(&mut self, token: u32) -> TokenShape {
+        let tokenizer = self.tokenizer;
+        *self.known.entry(token).or_insert_with(|| {
+            let raw = tokenizer.id_to_token(token).unwrap_or_default();
+            let text = tokenizer.decode(&[token], false).unwrap_or_default();
+            TokenShape::of(&raw, &text)
+        })
+    }
+}
+
+/// A word of generated text for the n-gram rule: its tokens' key, its first token, and
+/// whether it is a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Word {
+    key: u64,
+    first: u32,
+    number: bool,
+}
+
+/// The words of `tokens`: a token starts a word unless it goes on the one before it (no
+/// space between them, letters or digits on both sides), and the digits and separators of
+/// one number ("14,000", "2.5") are one word. A separator at the very end is a word of its
+/// own: the n-gram rule only asks about tokens that start a new word there.
+fn words(tokens: &[u32], shapes: &mut TokenShapes) -> Vec<Word> {
+    let shape: Vec<TokenShape> = tokens.iter().map(|&t| shapes.shape(t)).collect();
+    let digits = |i: usize| {
+        shape
+            .get(i)
+            .is_some_and(|s| s.number == NumberPart::Digits && !s.space_before)
     };
-    let mut words = Vec::with_capacity(generated.len());
-    let mut i = 0;
-    while i < generated.len() {
-        if !in_number(i) {
-            words.push(u64::from(generated[i]));
-            i += 1;
+    let goes_on = |i: usize| match shape[i].number {
+        NumberPart::Separator => shape[i - 1].number == NumberPart::Digits && digits(i + 1),
+        _ if shape[i - 1].number == NumberPart::Separator => {
+            i >= 2 && shape[i - 2].number == NumberPart::Digits && digits(i)
+        }
+        _ => shape[i].continues(shape[i - 1]),
+    };
+    let mut words = Vec::new();
+    let mut start = 0;
+    for end in 1..=tokens.len() {
+        if end < tokens.len() && goes_on(end) {
             continue;
         }
-        let start = i;
-        while i < generated.len() && in_number(i) {
-            i += 1;
-        }
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        generated[start..i].hash(&mut hasher);
-        words.push(NUMBER_WORD | hasher.finish() >> 1);
+        tokens[start..end].hash(&mut hasher);
+        words.push(Word {
+            key: hasher.finish(),
+            first: tokens[start],
+            number: shape[start].number == NumberPart::Digits,
+        });
+        start = end;
     }
     words
 }
 
-/// Marks a number's key in [`ngram_words`], above every token id.
-const NUMBER_WORD: u64 = 1 << 63;
-
-/// Tokens that would complete an n-gram (of [`ngram_words`]) already present in
-/// `generated`. A token that may go on a number (digits, or a separator after digits) is
-/// never banned: the number it belongs to is not whole yet, and banning it would change a
-/// figure ("3,000" after "14,000" is not a repetition).
-fn banned_ngram_continuations(generated: &[u32], n: usize, numbers: &mut NumberTokens) -> Vec<u32> {
+/// Tokens that would begin a word completing an n-gram of words already present in
+/// `generated` (see [`words`]). The rule works on words, not tokens, and bans only at the
+/// start of a word: banning a token inside one misspells it ("Adebayor" became
+/// "Adebayeur" when its last piece was banned), and inside a number it changes the figure
+/// ("3,000" after "14,000" ended "3,00"). For the same reason it never bans a number: a
+/// phrase that repeats with a number in it is still caught at the word after the number.
+fn banned_ngram_continuations(generated: &[u32], n: usize, shapes: &mut TokenShapes) -> Vec<u32> {
     if n == 0 {
         return Vec::new();
     }
-    let words = ngram_words(generated, numbers);
+    let words = words(generated, shapes);
     if words.len() < n {
         return Vec::new();
     }
-    let after_digits = generated
-        .last()
-        .is_some_and(|&t| numbers.kind(t) == NumberPart::Digits);
+    let last = shapes.shape(*generated.last().expect("words were found"));
     let prefix = &words[words.len() - (n - 1)..];
-    words
-        .windows(n)
-        .filter(|w| &w[..n - 1] == prefix && w[n - 1] & NUMBER_WORD == 0)
-        .map(|w| w[n - 1] as u32)
-        .filter(|&token| match numbers.kind(token) {
-            NumberPart::Digits => false,
-            NumberPart::Separator => !after_digits,
-            NumberPart::Other => true,
-        })
-        .collect()
+    let mut banned = Vec::new();
+    for window in words.windows(n) {
+        let (context, word) = window.split_at(n - 1);
+        let same = context.iter().zip(prefix).all(|(a, b)| a.key == b.key);
+        if !same || word[0].number {
+            continue;
+        }
+        let shape = shapes.shape(word[0].first);
+        let goes_on_the_last_word = shape.continues(last)
+            || (shape.number == NumberPart::Separator && last.number == NumberPart::Digits);
+        if !goes_on_the_last_word {
+            banned.push(word[0].first);
+        }
+    }
+    banned
 }
 
 /// Called with each new piece of generated text and the whole text so far; breaking stops
@@ -472,7 +525,7 @@ pub fn generate_batch(
     let mut pending = requests.into_iter().enumerate();
     let mut free_slots: Vec<usize> = (0..batch_size.max(1)).rev().collect();
     let mut active: Vec<Sequence> = Vec::new();
-    let mut numbers = NumberTokens::new(tokenizer);
+    let mut shapes = TokenShapes::new(tokenizer);
     model.clear_kv_cache();
     loop {
         while !free_slots.is_empty() {
@@ -488,7 +541,7 @@ pub fn generate_batch(
         }
         let mut i = 0;
         while i < active.len() {
-            if active[i].advance(end_tokens, &mut numbers)? {
+            if active[i].advance(end_tokens, &mut shapes)? {
                 i += 1;
             } else {
                 let done = active.swap_remove(i);
@@ -565,7 +618,7 @@ fn beam_search(
     let prefill_seconds = started.elapsed().as_secs_f64();
     let decode_start = Instant::now();
     let rules = Sampler::new(options);
-    let mut numbers = NumberTokens::new(tokenizer);
+    let mut shapes = TokenShapes::new(tokenizer);
     let prompt_tail = &request.prompt[request.prompt.len().saturating_sub(options.repeat_last_n)..];
     let mut live = vec![Beam {
         tokens: Vec::new(),
@@ -579,7 +632,7 @@ fn beam_search(
         for (index, (beam, mut logits)) in live.iter().zip(logits).enumerate() {
             let history = [prompt_tail, &beam.tokens].concat();
             let banned = options.banned_ends(beam.tokens.len(), end_tokens);
-            rules.restrict(&mut logits, &history, &beam.tokens, banned, &mut numbers);
+            rules.restrict(&mut logits, &history, &beam.tokens, banned, &mut shapes);
             let log_probs = log_softmax(&logits);
             let mut ranked: Vec<(usize, f32)> = log_probs
                 .into_iter()
@@ -762,7 +815,7 @@ impl<'a, 't> Sequence<'a, 't> {
     }
 
     /// Chooses the next token from the latest logits; `false` when the sequence is over.
-    fn advance(&mut self, end_tokens: &[u32], numbers: &mut NumberTokens) -> Result<bool> {
+    fn advance(&mut self, end_tokens: &[u32], shapes: &mut TokenShapes) -> Result<bool> {
         let options = self.request.options;
         if self.generated.len() >= options.max_new_tokens {
             self.stop = StopReason::MaxTokens;
@@ -772,7 +825,7 @@ impl<'a, 't> Sequence<'a, 't> {
         let logits = std::mem::take(&mut self.logits);
         let token = self
             .sampler
-            .next(logits, &self.history, &self.generated, banned, numbers)?;
+            .next(logits, &self.history, &self.generated, banned, shapes)?;
         if options.ends(token, end_tokens) {
             self.stop = StopReason::EndToken;
             return Ok(false);
@@ -841,57 +894,116 @@ mod tests {
     }
 
     const WORDS: &[&str] = &[
-        "?", "0", "1", "3", "4", "9", ",", ".", "panels", "homes", "the", "a", "x", "y", "z",
+        "?",
+        "0",
+        "1",
+        "3",
+        "4",
+        "9",
+        " 1",
+        " 3",
+        " 9",
+        ",",
+        ".",
+        " panels",
+        " the",
+        " a",
+        " x",
+        " y",
+        " z",
+        " said",
+        " Emmanuel",
+        " Ade",
+        "bay",
+        "or",
+        "é",
     ];
 
-    fn ids(text: &str) -> Vec<u32> {
-        text.split(' ')
-            .map(|w| WORDS.iter().position(|k| *k == w).unwrap() as u32)
+    fn ids(tokens: &[&str]) -> Vec<u32> {
+        tokens
+            .iter()
+            .map(|w| WORDS.iter().position(|k| k == w).unwrap() as u32)
             .collect()
     }
 
-    fn banned(text: &str, n: usize) -> Vec<&'static str> {
+    fn banned(tokens: &[&str], n: usize) -> Vec<&'static str> {
         let tokenizer = word_tokenizer(WORDS);
-        let mut numbers = NumberTokens::new(&tokenizer);
-        let mut banned = banned_ngram_continuations(&ids(text), n, &mut numbers);
+        let mut shapes = TokenShapes::new(&tokenizer);
+        let mut banned = banned_ngram_continuations(&ids(tokens), n, &mut shapes);
         banned.sort_unstable();
         banned.dedup();
         banned.into_iter().map(|t| WORDS[t as usize]).collect()
     }
 
     #[test]
-    fn no_repeat_ngram_bans_the_token_that_would_repeat() {
-        // "x y z x y" with n = 3: the 3-gram "x y z" exists, so after "x y" the z is banned.
-        assert_eq!(banned("x y z x y", 3), ["z"]);
-        assert!(banned("x y z x y", 0).is_empty());
-        assert!(banned("x y z a the", 3).is_empty());
-        // A separator after a word is an ordinary token.
-        assert_eq!(banned("x y z , x y z", 4), [","]);
+    fn no_repeat_ngram_bans_the_word_that_would_repeat() {
+        // " x y z x y" with n = 3: the 3-gram "x y z" exists, so after "x y" the z is banned.
+        let xyzxy = [" x", " y", " z", " x", " y"];
+        assert_eq!(banned(&xyzxy, 3), [" z"]);
+        assert!(banned(&xyzxy, 0).is_empty());
+        assert!(banned(&[" x", " y", " z", " a", " the"], 3).is_empty());
+        // Punctuation is a word of its own.
+        assert_eq!(banned(&[" x", " y", " z", ",", " x", " y", " z"], 4), [","]);
+    }
+
+    #[test]
+    fn no_repeat_ngram_never_bans_inside_a_word() {
+        let name = [" said", " Emmanuel", " Ade", "bay", "or", " x"];
+        // Within the repeated name its last piece is allowed: banning it misspells the name.
+        let again = [&name[..], &[" said", " Emmanuel", " Ade", "bay"]].concat();
+        assert!(banned(&again, 3).is_empty());
+        assert!(banned(&again, 2).is_empty());
+        // The phrase "said Emmanuel Adebayor" is banned where it would start its last word.
+        let before = [&name[..], &[" said", " Emmanuel"]].concat();
+        assert_eq!(banned(&before, 3), [" Ade"]);
+        // Neither a word of several pieces nor a split character ends early.
+        let accented = [" x", " Ade", "é", " y", " x", " Ade"];
+        assert!(banned(&accented, 3).is_empty());
     }
 
     #[test]
     fn no_repeat_ngram_never_changes_a_figure() {
         // Digit by digit, "14,000 ... 3,00" repeats ", 0 0" and once banned the last 0.
-        assert!(banned("1 4 , 0 0 0 panels the 3 , 0 0", 4).is_empty());
-        assert!(banned("1 4 , 0 0 0 panels the 3 , 0 0 0", 2).is_empty());
+        let figures = [
+            " 1", "4", ",", "0", "0", "0", " panels", " the", " 3", ",", "0", "0",
+        ];
+        assert!(banned(&figures, 4).is_empty());
+        assert!(banned(&figures, 2).is_empty());
         // A separator after digits may go on the number, so it is not banned either.
-        assert!(banned("x 1 3 , 0 x 1 3", 3).is_empty());
+        assert!(banned(&[" x", " 1", "3", ",", "0", " x", " 1", "3"], 3).is_empty());
         // A number is one word: "the 14,000 panels" does not ban "panels" after "the 9,000".
-        assert!(banned("a the 1 4 , 0 0 0 panels a the 9 , 0 0 0", 4).is_empty());
-        // But a phrase with the same number in it is still a repetition.
-        assert_eq!(banned("a the 1 4 , 0 0 0 panels a the 1 4 , 0 0 0", 4), ["panels"]);
+        let fourteen = [" a", " the", " 1", "4", ",", "0", "0", "0", " panels"];
+        let nine = [" a", " the", " 9", ",", "0", "0", "0"];
+        assert!(banned(&[&fourteen[..], &nine].concat(), 4).is_empty());
+        // But a phrase with the same number in it is still a repetition...
+        let again = [" a", " the", " 1", "4", ",", "0", "0", "0"];
+        assert_eq!(banned(&[&fourteen[..], &again].concat(), 4), [" panels"]);
+        // ...and the number itself is never banned.
+        assert!(banned(&[&fourteen[..], &[" a", " the"]].concat(), 3).is_empty());
     }
 
     #[test]
-    fn number_parts_are_read_from_the_token_text() {
+    fn token_shapes_are_read_from_the_token_text() {
         assert_eq!(number_part("0"), NumberPart::Digits);
         assert_eq!(number_part("2024"), NumberPart::Digits);
-        assert_eq!(number_part("\u{ff10}"), NumberPart::Digits, "a full-width zero");
+        assert_eq!(
+            number_part("\u{ff10}"),
+            NumberPart::Digits,
+            "a full-width zero"
+        );
         assert_eq!(number_part(","), NumberPart::Separator);
         assert_eq!(number_part("."), NumberPart::Separator);
         assert_eq!(number_part("homes"), NumberPart::Other);
         assert_eq!(number_part("3rd"), NumberPart::Other);
         assert_eq!(number_part(""), NumberPart::Other);
+        // Byte-level BPE and SentencePiece mark a leading space in the raw token.
+        assert!(TokenShape::of("Ġpanels", "panels").space_before);
+        assert!(TokenShape::of("▁panels", "panels").space_before);
+        let piece = TokenShape::of("bay", "bay");
+        assert!(!piece.space_before && piece.continues(TokenShape::of("ĠAde", " Ade")));
+        assert!(!TokenShape::of(",", ",").continues(piece));
+        let split_char = TokenShape::of("Ã", "\u{FFFD}");
+        assert!(split_char.continues(piece) && piece.continues(split_char));
     }
 
     #[test]
@@ -936,16 +1048,18 @@ mod tests {
             ..DecodeOptions::default()
         };
         let tokenizer = word_tokenizer(WORDS);
-        let mut numbers = NumberTokens::new(&tokenizer);
+        let mut shapes = TokenShapes::new(&tokenizer);
         let mut sampler = Sampler::new(&options);
-        let (x, y, zero, one) = (ids("x")[0], ids("y")[0], ids("0")[0], ids("1")[0]);
+        let [x, y, zero, one] = ids(&[" x", " y", "0", "1"])[..] else {
+            unreachable!()
+        };
         let mut logits = vec![0.0f32; WORDS.len()];
         logits[x as usize] = 3.0;
         logits[y as usize] = 2.0;
         // x was seen: 3.0 / 2 = 1.5 < 2.0, so greedy picks y.
         let mut pick = |logits: &[f32], history: &[u32]| {
             sampler
-                .next(logits.to_vec(), history, &[], &[], &mut numbers)
+                .next(logits.to_vec(), history, &[], &[], &mut shapes)
                 .unwrap()
         };
         assert_eq!(pick(&logits, &[x]), y);
