@@ -753,6 +753,7 @@ mod tests {
             output_tokens: 0,
             chunks: 1,
             seconds: 0.0,
+            instructions_left_out: 0,
         })
     }
 

@@ -143,6 +143,23 @@ pub fn find(name: &str) -> Result<ModelSpec, UnknownModel> {
         })
 }
 
+/// A piece of a rendered prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptPiece<'a> {
+    /// The template's own text: its control tokens are meant.
+    Template(&'a str),
+    /// A text filled into the template: plain text, never control tokens.
+    Text(&'a str),
+}
+
+impl PromptPiece<'_> {
+    pub fn text(&self) -> &str {
+        match self {
+            PromptPiece::Template(text) | PromptPiece::Text(text) => text,
+        }
+    }
+}
+
 /// The model used when none is named.
 pub fn default_model() -> ModelSpec {
     all()
@@ -152,27 +169,35 @@ pub fn default_model() -> ModelSpec {
 }
 
 impl ModelSpec {
-    /// The chat template with `{system}` and `{user}` filled in. Placeholders are
-    /// substituted in one pass, so braces inside the texts are kept literally.
-    pub fn render_prompt(&self, system: &str, user: &str) -> String {
-        let mut prompt = String::with_capacity(self.template.len() + system.len() + user.len());
-        let mut rest = self.template.as_str();
-        while let Some(open) = rest.find('{') {
-            prompt.push_str(&rest[..open]);
-            rest = &rest[open..];
-            if let Some(after) = rest.strip_prefix("{system}") {
-                prompt.push_str(system);
-                rest = after;
-            } else if let Some(after) = rest.strip_prefix("{user}") {
-                prompt.push_str(user);
-                rest = after;
-            } else {
-                prompt.push('{');
-                rest = &rest[1..];
+    /// The chat template with `{system}` and `{user}` filled in, as pieces that keep the
+    /// template's own text (whose control tokens, like `<|im_end|>`, are real ones) apart
+    /// from the texts filled in (which are only ever plain text, whatever they contain).
+    /// Placeholders are substituted in one pass, so braces inside the texts stay literal.
+    pub fn render_prompt<'a>(&'a self, system: &'a str, user: &'a str) -> Vec<PromptPiece<'a>> {
+        fn template<'a>(text: &'a str, pieces: &mut Vec<PromptPiece<'a>>) {
+            if !text.is_empty() {
+                pieces.push(PromptPiece::Template(text));
             }
         }
-        prompt.push_str(rest);
-        prompt
+        let mut pieces = Vec::new();
+        let mut rest = self.template.as_str();
+        let mut literal = 0;
+        while let Some(open) = rest[literal..].find('{').map(|i| literal + i) {
+            let (fill, after) = if let Some(after) = rest[open..].strip_prefix("{system}") {
+                (system, after)
+            } else if let Some(after) = rest[open..].strip_prefix("{user}") {
+                (user, after)
+            } else {
+                literal = open + 1;
+                continue;
+            };
+            template(&rest[..open], &mut pieces);
+            pieces.push(PromptPiece::Text(fill));
+            rest = after;
+            literal = 0;
+        }
+        template(rest, &mut pieces);
+        pieces
     }
 
     /// Whether the catalogue publishes a sha256 for this model.
@@ -273,23 +298,40 @@ mod tests {
         }
     }
 
+    /// The prompt's text, pieces joined.
+    fn joined(pieces: &[PromptPiece]) -> String {
+        pieces.iter().map(PromptPiece::text).collect()
+    }
+
     #[test]
     fn render_prompt_fills_chatml() {
         let spec = default_model();
+        let pieces = spec.render_prompt("Be brief.", "Summarize {this}.");
         assert_eq!(
-            spec.render_prompt("Be brief.", "Summarize {this}."),
+            joined(&pieces),
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n\
              Summarize {this}.<|im_end|>\n<|im_start|>assistant\n"
         );
+        assert_eq!(pieces[1], PromptPiece::Text("Be brief."));
+        assert_eq!(pieces[3], PromptPiece::Text("Summarize {this}."));
+        assert_eq!(pieces.len(), 5);
     }
 
     #[test]
     fn render_prompt_does_not_expand_placeholders_inside_texts() {
         let mut spec = default_model();
         spec.template = "[{system}|{user}|{other}]".to_string();
+        let pieces = spec.render_prompt("s {user}", "u {system}");
+        assert_eq!(joined(&pieces), "[s {user}|u {system}|{other}]");
         assert_eq!(
-            spec.render_prompt("s {user}", "u {system}"),
-            "[s {user}|u {system}|{other}]"
+            pieces,
+            [
+                PromptPiece::Template("["),
+                PromptPiece::Text("s {user}"),
+                PromptPiece::Template("|"),
+                PromptPiece::Text("u {system}"),
+                PromptPiece::Template("|{other}]"),
+            ]
         );
     }
 

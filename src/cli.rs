@@ -187,6 +187,10 @@ struct SummaryArgs {
     /// summarized in parts and merged (default: the model's context, at most 4096).
     #[arg(long)]
     window: Option<usize>,
+    /// Give the model's output exactly as generated: no length stop, no tidying, no check
+    /// that it is a summary (to compare abridge with another engine).
+    #[arg(long)]
+    raw: bool,
     #[command(flatten)]
     decoding: DecodingArgs,
 }
@@ -223,6 +227,7 @@ impl SummaryArgs {
             words,
             style: self.style.unwrap_or(defaults.style),
             window: self.window,
+            raw: self.raw,
             decode: DecodeOptions {
                 prefill_chunk: model.speed.prefill_chunk,
                 ..self.decoding.options()
@@ -768,11 +773,21 @@ fn eval(args: EvalArgs) -> Result<ExitCode> {
         // Summaries decoded together share the wall time.
         let seconds = started.elapsed().as_secs_f64() / group.len() as f64;
         for (row, summary) in group.iter().zip(summaries) {
-            let summary =
-                summary.with_context(|| format!("{}: row {}", args.data.display(), row.id))?;
+            // A row whose summary failed (say, the output was not a summary) scores as an
+            // empty summary, as a user would have had none.
+            let summary = summary.map(|s| s.summary).unwrap_or_else(|error| {
+                progress.suspend(|| {
+                    eprintln!(
+                        "abridge: {}: row {}: {error:#}",
+                        args.data.display(),
+                        row.id
+                    )
+                });
+                String::new()
+            });
             predictions.push(eval::Prediction {
                 id: row.id.clone(),
-                summary: summary.summary,
+                summary,
                 seconds,
             });
             progress.inc(1);

@@ -5,7 +5,7 @@ mod common;
 
 use common::{abridge, stderr, stdout};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// Asserts a failure with `code` and a single stderr line containing every `needle`.
@@ -130,20 +130,35 @@ fn a_corrupt_cached_model_is_rejected_and_removed() {
     assert!(!corrupt.exists(), "the corrupt file must be removed");
 }
 
-#[test]
-fn summarize_runs_end_to_end_on_a_tiny_model_with_json_output() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("tiny.gguf");
+/// A tiny random model and a short article beside it, in `dir`.
+fn tiny_model_and_article(dir: &Path) -> (PathBuf, PathBuf) {
+    let model = dir.join("tiny.gguf");
     common::write_tiny_model(&model, "qwen2");
-    let article = dir.path().join("council.md");
+    let article = dir.join("council.md");
     fs::write(
         &article,
         "# Budget passes\n\nThe town council approved a **$4 million** budget on Monday.\n\n\
          Share this article\n",
     )
     .unwrap();
+    (model, article)
+}
+
+#[test]
+fn summarize_runs_end_to_end_on_a_tiny_model_with_json_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, article) = tiny_model_and_article(dir.path());
+    // A random model writes no summary: --raw gives its output unchecked.
     let output = abridge(dir.path())
-        .args(["summarize", "--format", "json", "--words", "10", "--model"])
+        .args([
+            "summarize",
+            "--raw",
+            "--format",
+            "json",
+            "--words",
+            "10",
+            "--model",
+        ])
         .arg(&model)
         .arg(&article)
         .output()
@@ -169,6 +184,20 @@ fn summarize_runs_end_to_end_on_a_tiny_model_with_json_output() {
     // The heading and body are kept; the share prompt is dropped: 12 words remain.
     assert_eq!(json["input_words"], 12);
     assert!(json["output_tokens"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn an_output_that_is_no_summary_fails_the_article() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, article) = tiny_model_and_article(dir.path());
+    let output = abridge(dir.path())
+        .args(["summarize", "--words", "10", "--model"])
+        .arg(&model)
+        .arg(&article)
+        .output()
+        .unwrap();
+    assert_fails(&output, 1, &["council.md", "the model"]);
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! and builds the model and its tokenizer on a device.
 
 mod decoder;
+pub mod tokens;
 
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file;
