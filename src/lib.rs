@@ -21,3 +21,20 @@ pub mod guard;
 pub mod kernels;
 pub mod model;
 pub mod summarize;
+
+/// Helpers for the unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::PathBuf;
+
+    /// The file at `path` in the project's shared folder beside the checkout, or `None`,
+    /// after a line saying the test is skipped, where the folder is absent (it exists only
+    /// on the project's own machines, not in a clone).
+    pub fn shared_file(path: &str) -> Option<PathBuf> {
+        let file = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared")).join(path);
+        if !file.exists() {
+            eprintln!("skipped: ../shared/{path} is not beside the checkout");
+        }
+        file.exists().then_some(file)
+    }
+}

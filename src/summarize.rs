@@ -294,7 +294,7 @@ impl Summarizer {
 
     /// The tokens of this model's chat template around abridge's system prompt and `user`:
     /// the template's control tokens are real, `user` is plain text.
-    fn encode_prompt(&self, user: &str) -> Result<Vec<u32>> {
+    pub fn chat_prompt(&self, user: &str) -> Result<Vec<u32>> {
         let mut ids = Vec::new();
         for piece in self.spec.render_prompt(SYSTEM_PROMPT, user) {
             ids.extend(match piece {
@@ -309,13 +309,13 @@ impl Summarizer {
 
     /// The full prompt (template and instruction) for one task.
     fn prompt(&self, task: Task, style: Style, words: usize, text: &str) -> Result<Vec<u32>> {
-        self.encode_prompt(&task.instruction(style, words, text))
+        self.chat_prompt(&task.instruction(style, words, text))
     }
 
     /// The prompt's tokens asking this model to summarize `text` as a whole article, with
     /// `instruction` before it (see [`article_instruction`] for abridge's own).
     pub fn article_prompt(&self, instruction: &str, text: &str) -> Result<Vec<u32>> {
-        self.encode_prompt(&article_message(instruction, text))
+        self.chat_prompt(&article_message(instruction, text))
     }
 
     /// Runs `prompt` through the model and generates from it, stopping on this model's end

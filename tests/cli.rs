@@ -226,10 +226,31 @@ fn eval_runs_end_to_end_on_a_tiny_model_and_writes_predictions() {
     let model = dir.path().join("tiny.gguf");
     common::write_tiny_model(&model, "llama");
     let predictions = dir.path().join("predictions.jsonl");
+    let data = dir.path().join("rows.jsonl");
+    let rows = [
+        (
+            "row-1",
+            "The council approved a budget of 4 million euros. It passed 9 to 4.",
+            "Budget passes .",
+        ),
+        (
+            "row-2",
+            "A storm closed the harbour for two days. Ferries stayed in port.",
+            "Storm shuts harbour .",
+        ),
+        ("row-3", "Not read: the limit is two rows.", "Unused ."),
+    ];
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|(id, article, reference)| {
+            serde_json::json!({"id": id, "article": article, "reference": reference}).to_string()
+        })
+        .collect();
+    fs::write(&data, lines.join("\n")).unwrap();
     let output = abridge(dir.path())
         .args(["eval", "--limit", "2", "--words", "10", "--json", "--model"])
         .arg(&model)
-        .arg(common::shared("eval/cnndm-test-a.jsonl"))
+        .arg(&data)
         .arg("--predictions")
         .arg(&predictions)
         .output()
@@ -252,7 +273,7 @@ fn eval_runs_end_to_end_on_a_tiny_model_and_writes_predictions() {
         .collect();
     assert_eq!(lines.len(), 2);
     for line in &lines {
-        assert!(line["id"].as_str().unwrap().starts_with("dm-test-"));
+        assert!(line["id"].as_str().unwrap().starts_with("row-"));
         assert!(line["summary"].is_string());
     }
 }

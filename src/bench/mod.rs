@@ -248,7 +248,9 @@ fn measure_round(
         .clone()
         .unwrap_or_else(|| article_instruction(Style::Paragraph, options.summary_words));
     let started = Instant::now();
-    let prompt = summarizer.article_prompt(&instruction, &text.raw)?;
+    // The user message of llama.cpp's reference setup (shared/bench), not the fenced one
+    // summaries get, so that both engines run the same prompt; speed depends on its length.
+    let prompt = summarizer.chat_prompt(&format!("{instruction}\n\nArticle:\n{}", text.raw))?;
     let tokenize_s = started.elapsed().as_secs_f64();
     let generation =
         summarizer.generate(&prompt, &decode, &mut |_, _| ControlFlow::Continue(()))?;

@@ -52,11 +52,22 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// The folder beside the checkout that holds the shared seeds and evaluation data.
-pub fn shared(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The file at `path` in the folder beside the checkout that holds the project's shared
+/// seeds and evaluation data, or `None`, after a line saying the test is skipped, where the
+/// folder is absent (it exists only on the project's own machines, not in a clone).
+pub fn shared(path: &str) -> Option<PathBuf> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared")
-        .join(path)
+        .join(path);
+    if !file.exists() {
+        eprintln!("skipped: ../shared/{path} is not beside the checkout");
+    }
+    file.exists().then_some(file)
+}
+
+/// A file the repository carries for its tests, under `tests/fixtures/` or `examples/`.
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
 /// GPT-2's byte-to-character table: the 256 printable characters byte-level BPE uses.
