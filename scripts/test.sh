@@ -11,6 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked
 for model in smollm2-135m-instruct qwen2.5-coder-1.5b-instruct; do
-  ./target/release/abridge models fetch "$model" >/dev/null
+  "${CARGO_TARGET_DIR:-target}/release/abridge" models fetch "$model" >/dev/null
 done
 cargo test --release --locked "$@" -- --include-ignored --skip real_smollm2_resolves_through_the_mirror

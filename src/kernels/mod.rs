@@ -7,8 +7,8 @@
 //! (`RAYON_NUM_THREADS`). There is no AVX-512/VNNI kernel: the target machine lacks those.
 //!
 //! Supported: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (any `k` multiple of 32), Q4_K and Q6_K (`k` multiple
-//! of 256). Everything else returns `None` from [`CpuQMatMul::from_qtensor`] so the caller keeps
-//! candle's `QMatMul`. Results differ from an f32 matmul only by the 8-bit activation rounding
+//! of 256). Everything else, and every matrix on a CPU without AVX2, returns `None` from
+//! [`CpuQMatMul::from_qtensor`] so the caller keeps candle's `QMatMul`. Results differ from an f32 matmul only by the 8-bit activation rounding
 //! (about 1% rms of the output, the same as candle's and llama.cpp's quantized paths).
 
 #[cfg(target_arch = "x86_64")]
@@ -69,9 +69,20 @@ pub struct CpuQMatMul {
 }
 
 impl CpuQMatMul {
-    /// `Ok(None)` when the quant type or shape is not supported by the fast path (the caller
-    /// falls back to candle's `QMatMul`).
+    /// `Ok(None)` when the quant type or shape is not supported by the fast path, or when
+    /// this CPU has only the portable kernels (ARM, x86 without AVX2), which are slower
+    /// than candle's own SIMD paths: the caller then keeps candle's `QMatMul`.
     pub fn from_qtensor(w: &QTensor) -> Result<Option<Self>> {
+        let isa = Isa::best();
+        if isa == Isa::scalar() {
+            return Ok(None);
+        }
+        Self::with_isa(w, isa)
+    }
+
+    /// [`Self::from_qtensor`] running on the given kernels, the portable ones included
+    /// (tests compare the paths on any CPU).
+    pub fn with_isa(w: &QTensor, isa: Isa) -> Result<Option<Self>> {
         let (n, k) = match w.shape().dims() {
             &[n, k] => (n, k),
             _ => return Ok(None),
@@ -80,12 +91,7 @@ impl CpuQMatMul {
             return Ok(None);
         }
         let data = w.data()?;
-        Ok(Packed::new(w.dtype(), &data, n, k).map(|packed| Self {
-            packed,
-            n,
-            k,
-            isa: Isa::best(),
-        }))
+        Ok(Packed::new(w.dtype(), &data, n, k).map(|packed| Self { packed, n, k, isa }))
     }
 
     /// `(n, k)`.

@@ -62,7 +62,7 @@ fn check(dtype: GgmlDType, m: usize, n: usize, k: usize, seed: u64) -> Result<()
     } else {
         f32::INFINITY
     };
-    let mm = CpuQMatMul::from_qtensor(&qw)?.expect("supported type");
+    let mm = CpuQMatMul::with_isa(&qw, Isa::best())?.expect("supported type");
     assert_eq!(mm.shape(), (n, k));
     let scalar = mm.forward_with(&x, Isa::scalar())?;
     assert_eq!(scalar.dims(), &[m, n]);
@@ -126,7 +126,7 @@ fn batched_input_keeps_leading_dims() -> Result<()> {
     let mut rng = StdRng::seed_from_u64(7);
     let w = Tensor::from_vec(randn(&mut rng, 40 * 512, 0.0), (40, 512), &dev)?;
     let qw = QTensor::quantize(&w, GgmlDType::Q4K)?;
-    let mm = CpuQMatMul::from_qtensor(&qw)?.expect("Q4_K supported");
+    let mm = CpuQMatMul::with_isa(&qw, Isa::best())?.expect("Q4_K supported");
     let x = Tensor::from_vec(randn(&mut rng, 2 * 5 * 512, 0.0), (2, 5, 512), &dev)?;
     let y = mm.forward(&x)?;
     assert_eq!(y.dims(), &[2, 5, 40]);
@@ -149,9 +149,18 @@ fn unsupported_inputs_are_declined() -> Result<()> {
         GgmlDType::F32,
     ] {
         let qw = QTensor::quantize(&w, dtype)?;
-        assert!(CpuQMatMul::from_qtensor(&qw)?.is_none(), "{dtype:?}");
+        assert!(
+            CpuQMatMul::with_isa(&qw, Isa::best())?.is_none(),
+            "{dtype:?}"
+        );
     }
-    let mm = CpuQMatMul::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q8_0)?)?.unwrap();
+    let q8 = QTensor::quantize(&w, GgmlDType::Q8_0)?;
+    // The fast path is taken only where it is faster than candle's: not on the portable kernels.
+    assert_eq!(
+        CpuQMatMul::from_qtensor(&q8)?.is_some(),
+        Isa::best() != Isa::scalar()
+    );
+    let mm = CpuQMatMul::with_isa(&q8, Isa::best())?.unwrap();
     assert!(mm
         .forward(&Tensor::ones((2, 128), candle_core::DType::F32, &dev)?)
         .is_err());
@@ -167,7 +176,7 @@ fn repacked_rows_dequantize_like_candle() -> Result<()> {
     let ids = [12u32, 0, 5, 5, 7];
     for dtype in BLOCK32.into_iter().chain(KQUANTS) {
         let qw = QTensor::quantize(&w, dtype)?;
-        let mm = CpuQMatMul::from_qtensor(&qw)?.expect("supported type");
+        let mm = CpuQMatMul::with_isa(&qw, Isa::best())?.expect("supported type");
         let want = qw
             .dequantize(&dev)?
             .index_select(&Tensor::new(&ids[..], &dev)?, 0)?;
@@ -206,7 +215,8 @@ fn several_matrices_in_one_pass_equal_each_alone() -> Result<()> {
     .into_iter()
     .map(|(n, dtype)| {
         let w = Tensor::from_vec(randn(&mut rng, n * 512, 0.0), (n, 512), &dev)?;
-        Ok(CpuQMatMul::from_qtensor(&QTensor::quantize(&w, dtype)?)?.expect("supported"))
+        let qw = QTensor::quantize(&w, dtype)?;
+        Ok(CpuQMatMul::with_isa(&qw, Isa::best())?.expect("supported"))
     })
     .collect::<Result<_>>()?;
     for set in [&matrices[..2], &matrices[..]] {
