@@ -110,11 +110,17 @@ pub struct Generation {
 }
 
 /// Turns a growing token sequence into text pieces that are safe to print: a piece is
-/// emitted only once its bytes decode to whole characters.
+/// emitted only once its bytes decode to whole characters. Each token decodes only the
+/// tokens since the last piece (and the one piece before them, for the spacing rules of
+/// tokenizers that strip a leading space), so the work is linear in the output.
 pub struct TextStream<'a> {
     tokenizer: &'a Tokenizer,
     tokens: Vec<u32>,
-    printed: usize,
+    /// The pieces emitted so far.
+    text: String,
+    /// `tokens[context..emitted]` decode to the end of `text`: the last piece's tokens.
+    context: usize,
+    emitted: usize,
 }
 
 impl<'a> TextStream<'a> {
@@ -122,24 +128,35 @@ impl<'a> TextStream<'a> {
         Self {
             tokenizer,
             tokens: Vec::new(),
-            printed: 0,
+            text: String::new(),
+            context: 0,
+            emitted: 0,
         }
     }
 
     /// Adds a token and returns the new text it completes, if any.
     pub fn push(&mut self, token: u32) -> Result<Option<String>> {
         self.tokens.push(token);
-        let text = self.text()?;
-        if text.len() > self.printed && !text.ends_with('\u{FFFD}') {
-            let piece = text[self.printed..].to_string();
-            self.printed = text.len();
+        let before = decode(self.tokenizer, &self.tokens[self.context..self.emitted])?;
+        let after = decode(self.tokenizer, &self.tokens[self.context..])?;
+        if after.len() > before.len() && !after.ends_with('\u{FFFD}') {
+            let piece = after[before.len()..].to_string();
+            self.text.push_str(&piece);
+            self.context = self.emitted;
+            self.emitted = self.tokens.len();
             Ok(Some(piece))
         } else {
             Ok(None)
         }
     }
 
-    /// Everything decoded so far, special tokens left out.
+    /// The pieces emitted so far.
+    pub fn so_far(&self) -> &str {
+        &self.text
+    }
+
+    /// Everything decoded so far, special tokens left out, with any bytes of an unfinished
+    /// character at the end.
     pub fn text(&self) -> Result<String> {
         decode(self.tokenizer, &self.tokens)
     }
@@ -833,8 +850,8 @@ impl<'a, 't> Sequence<'a, 't> {
         self.generated.push(token);
         self.history.push(token);
         if let Some(piece) = self.stream.push(token)? {
-            let text = self.stream.text()?;
-            self.cut = self.request.stop_at.as_ref().and_then(|stop| stop(&text));
+            let text = self.stream.so_far();
+            self.cut = self.request.stop_at.as_ref().and_then(|stop| stop(text));
             let end = self.cut.unwrap_or(text.len());
             let start = (text.len() - piece.len()).min(end);
             let caller_stops =

@@ -5,7 +5,7 @@
 
 mod common;
 
-use abridge::generate::{generate, generate_batch, DecodeOptions, Request, StopReason};
+use abridge::generate::{generate, generate_batch, DecodeOptions, Request, StopReason, TextStream};
 use abridge::model::{self, tokens, LoadedModel, Step};
 use abridge::summarize::Summarizer;
 use candle_core::{Device, Tensor};
@@ -46,6 +46,28 @@ fn tokenizer_from_gguf_round_trips_text_and_special_tokens() {
         loaded.tokenizer.token_to_id("<|im_end|>").as_ref()
     );
     assert_eq!(loaded.tokenizer.decode(&ids, false).unwrap(), text);
+}
+
+#[test]
+fn the_text_stream_emits_whole_characters_that_add_up_to_the_text() {
+    let (_dir, loaded) = tiny("qwen2");
+    let text = "Héllo, wörld — 42 € 🙂 done";
+    let ids = tokens::encode_text(&loaded.tokenizer, text).unwrap();
+    assert!(
+        ids.len() > text.chars().count(),
+        "multi-byte characters span tokens"
+    );
+    let mut stream = TextStream::new(&loaded.tokenizer);
+    let mut pieces = Vec::new();
+    for &id in &ids {
+        if let Some(piece) = stream.push(id).unwrap() {
+            assert!(!piece.contains('\u{FFFD}'), "{piece:?}");
+            pieces.push(piece);
+        }
+    }
+    assert_eq!(pieces.concat(), text);
+    assert_eq!(stream.so_far(), text);
+    assert_eq!(stream.text().unwrap(), text);
 }
 
 #[test]
