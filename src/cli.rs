@@ -83,8 +83,9 @@ impl ModelSourceArgs {
 /// How fast the model runs; these do not change what it writes.
 #[derive(Debug, Clone, Args)]
 pub struct SpeedArgs {
-    /// CPU threads (default: one per core).
-    #[arg(long)]
+    /// CPU threads (default: one per core; more than the machine's cores are capped to
+    /// them, with a warning).
+    #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     threads: Option<usize>,
     /// Prompt tokens run through the model per forward pass.
     #[arg(long, default_value_t = DecodeOptions::default().prefill_chunk,
@@ -113,8 +114,8 @@ pub struct ModelArgs {
 /// How tokens are chosen.
 #[derive(Debug, Clone, Args)]
 struct DecodingArgs {
-    /// Sampling temperature; 0 is greedy and deterministic.
-    #[arg(long, default_value_t = 0.0)]
+    /// Sampling temperature, 0 to 10; 0 is greedy and deterministic.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_temperature)]
     temperature: f64,
     /// Nucleus sampling threshold (with --temperature above 0).
     #[arg(long, value_parser = parse_probability)]
@@ -122,8 +123,9 @@ struct DecodingArgs {
     /// Seed of the sampler (with --temperature above 0).
     #[arg(long, default_value_t = DecodeOptions::default().seed)]
     seed: u64,
-    /// Penalty on recently generated tokens; 1 turns it off.
-    #[arg(long, default_value_t = DecodeOptions::default().repeat_penalty)]
+    /// Penalty on recently generated tokens, 1 to 10; 1 turns it off.
+    #[arg(long, default_value_t = DecodeOptions::default().repeat_penalty,
+          value_parser = parse_repeat_penalty)]
     repeat_penalty: f32,
     /// Never repeat an n-gram of this many tokens; 0 turns it off.
     #[arg(long, default_value_t = DecodeOptions::default().no_repeat_ngram)]
@@ -148,6 +150,29 @@ impl DecodingArgs {
             ..DecodeOptions::default()
         }
     }
+}
+
+/// A number in `range`, or why `s` is not one (NaN and infinities are not numbers here).
+fn parse_in<T>(s: &str, range: std::ops::RangeInclusive<T>, what: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    match s.parse::<T>() {
+        Ok(value) if range.contains(&value) => Ok(value),
+        _ => Err(format!(
+            "`{s}` is not {what} from {} to {}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+fn parse_temperature(s: &str) -> Result<f64, String> {
+    parse_in(s, 0.0..=10.0, "a temperature")
+}
+
+fn parse_repeat_penalty(s: &str) -> Result<f32, String> {
+    parse_in(s, 1.0..=10.0, "a repetition penalty")
 }
 
 fn parse_probability(s: &str) -> Result<f64, String> {

@@ -87,6 +87,18 @@ fn bad_options_and_unknown_models_exit_2() {
     assert_eq!(run(&["--length", "medium"]).status.code(), Some(2));
     assert_eq!(run(&["--words", "3"]).status.code(), Some(2));
     assert_eq!(run(&["--top-p", "1.5"]).status.code(), Some(2));
+    for (option, value) in [
+        ("--threads", "0"),
+        ("--temperature", "nan"),
+        ("--temperature", "-1"),
+        ("--temperature", "inf"),
+        ("--repeat-penalty", "0"),
+        ("--repeat-penalty", "-2"),
+    ] {
+        let output = run(&[&format!("{option}={value}")]);
+        assert_eq!(output.status.code(), Some(2), "{option} {value}");
+        assert!(stderr(&output).contains(option), "{}", stderr(&output));
+    }
     assert_fails(
         &run(&["--model", "nowhere.gguf"]),
         2,
