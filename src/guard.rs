@@ -25,10 +25,11 @@ const CHAT_MARKERS: &[&str] = &[
 const ROLES: &[&str] = &["system", "user", "assistant", "model", "tool"];
 
 /// `text` without chat markup spelled out in it: `<|im_start|>`-style markers (ChatML,
-/// Llama 3, Phi-3), Gemma's and Llama 2's turn markers, and Markdown code fences with their
-/// language tag, and the role a turn header names. Such markup has no place in an article or a summary: in an article it is
-/// there to pass for a turn of the conversation, and a model that reads it echoes it.
-/// Each marker becomes a paragraph break: it ended a turn or a block.
+/// Llama 3, Phi-3) and Gemma's and Llama 2's turn markers, each with the role a turn header
+/// names after it, and Markdown code fences with their language tag. Such markup has no place in an
+/// article or a summary: in an article it is there to pass for a turn of the conversation,
+/// and a model that reads it echoes it. Each marker becomes a paragraph break: it ended a
+/// turn or a block.
 pub fn strip_chat_markup(text: &str) -> String {
     let mut kept = String::with_capacity(text.len());
     let mut rest = text;
@@ -267,6 +268,11 @@ mod tests {
                 .split_whitespace()
                 .collect::<Vec<_>>(),
             ["end.", "OK", "x"]
+        );
+        let fenced_code = strip_chat_markup("```\nuser guide");
+        assert_eq!(
+            fenced_code.split_whitespace().collect::<Vec<_>>(),
+            ["user", "guide"]
         );
         let ordinary = "a < b, x | y, <|not markup and <b>bold</b>";
         assert_eq!(strip_chat_markup(ordinary), ordinary);
