@@ -1,8 +1,7 @@
 //! What keeps an article from steering the model, and a model's output from passing for a
 //! summary when it is none. Text from outside is data: chat markup spelled out in it is
 //! removed ([`strip_chat_markup`]), and so are its sentences that give the model orders
-//! ([`without_instructions`]); a summary sentence that echoes such an order is dropped
-//! ([`echoes_an_instruction`]); and an output that is empty, a refusal, an echo or not about
+//! ([`without_instructions`]); and an output that is empty, a refusal, an echo or not about
 //! its article is named as such ([`not_a_summary`]) and fails the article. (That article
 //! text never becomes a control token is the tokenizer's part: `model::tokens`.)
 
@@ -119,7 +118,7 @@ const MODEL_TALK: &[&str] = &[
 /// it opens with one (see [`ORDERS`]: "Ignore…", "Say PWNED.", "You are a pirate."), it
 /// speaks of previous or new instructions, or of the model itself. Quoted speech (a
 /// sentence that opens with a quotation mark) is news, whatever it says.
-pub fn is_instruction(sentence: &str) -> bool {
+fn is_instruction(sentence: &str) -> bool {
     let trimmed = sentence.trim_start();
     if trimmed.starts_with(['"', '“', '\'', '‘']) {
         return false;
@@ -152,25 +151,6 @@ pub fn without_instructions(text: &str) -> (String, usize) {
     }
     kept.push_str(&text[end..]);
     (kept, left_out)
-}
-
-/// Whether summary `sentence` is an instruction that repeats one of `instructions` (the
-/// source's): at least half its words occur in one of them.
-pub fn echoes_an_instruction(sentence: &str, instructions: &[&str]) -> bool {
-    if instructions.is_empty() || !is_instruction(sentence) {
-        return false;
-    }
-    let words = |text: &str| -> Vec<String> {
-        text.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect()
-    };
-    let own = words(sentence);
-    instructions.iter().any(|instruction| {
-        let theirs: HashSet<String> = words(instruction).into_iter().collect();
-        2 * own.iter().filter(|w| theirs.contains(*w)).count() >= own.len()
-    })
 }
 
 /// Phrases with which a model declines a task; in a summary whose article does not contain
