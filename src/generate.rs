@@ -1,12 +1,13 @@
-//! The generation loop shared by every model: chunked prefill of the prompt, then one token
-//! at a time through the key/value cache, choosing each token with the decoding options
+//! The generation loop shared by every model, decoder-only or encoder-decoder: the model
+//! begins each sequence from its input (see [`LanguageModel::begin`]), then the loop goes one
+//! token at a time through the model's cache, choosing each token with the decoding options
 //! (greedy or temperature/top-p sampling with a seed, repetition penalty, no-repeat n-gram,
 //! minimum length), stopping on an end token, the token limit or the caller's say-so, and
 //! streaming the decoded text as it grows. Several prompts can be decoded together, one
 //! cache slot each, so that each step reads the weights once for all of them.
 
-use crate::model::{LanguageModel, Step};
-use anyhow::{bail, Context, Result};
+use crate::model::{LanguageModel, Limits, Step};
+use anyhow::{bail, Result};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -458,7 +459,8 @@ pub type OnText<'a> = Box<dyn FnMut(&str, &str) -> ControlFlow<()> + 'a>;
 /// before it was already passed to `on_text`); `None` goes on.
 pub type StopAt<'a> = Box<dyn Fn(&str) -> Option<usize> + 'a>;
 
-/// One prompt to generate from: its decoding options; `on_text`, called with each new piece
+/// One input to generate from (a decoder's prompt, an encoder-decoder's source text): its
+/// decoding options; `on_text`, called with each new piece
 /// of text and the whole text so far, which can stop the generation; and `stop_at`, which
 /// ends an output where it says (`on_text` never sees text past that point; with beam
 /// search it sees only the chosen output, whole).
@@ -470,19 +472,19 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
-    /// Why this request cannot run on a model with `context` positions, if it cannot.
-    fn check(&self, context: usize) -> Result<()> {
-        if self.prompt.is_empty() {
-            bail!("the prompt is empty");
+    /// Why this request cannot run on a model with these limits, if it cannot.
+    fn check(&self, limits: Limits) -> Result<()> {
+        limits.check(self.prompt.len(), self.options.max_new_tokens)
+    }
+
+    /// The tokens the repetition penalty looks back on before any output: the prompt's
+    /// last ones where the output continues the prompt (a decoder), none where it does not.
+    fn penalty_context(&self, limits: Limits) -> &[u32] {
+        if limits.shared {
+            &self.prompt[self.prompt.len().saturating_sub(self.options.repeat_last_n)..]
+        } else {
+            &[]
         }
-        if self.prompt.len() + self.options.max_new_tokens > context {
-            bail!(
-                "a prompt of {} tokens plus {} new tokens exceeds the model's context of {context}",
-                self.prompt.len(),
-                self.options.max_new_tokens
-            );
-        }
-        Ok(())
     }
 }
 
@@ -525,7 +527,7 @@ pub fn generate_batch(
         // A beam search fills the batch with its own beams, so such requests run in turn.
         return requests
             .into_iter()
-            .map(|request| match request.check(model.context_length()) {
+            .map(|request| match request.check(model.limits()) {
                 Err(error) => Ok(Err(error)),
                 Ok(()) if request.options.beams > 1 => {
                     beam_search(model, tokenizer, end_tokens, request).map(Ok)
@@ -543,13 +545,13 @@ pub fn generate_batch(
     let mut free_slots: Vec<usize> = (0..batch_size.max(1)).rev().collect();
     let mut active: Vec<Sequence> = Vec::new();
     let mut shapes = TokenShapes::new(tokenizer);
-    model.clear_kv_cache();
+    model.reset();
     loop {
         while !free_slots.is_empty() {
             let Some((index, request)) = pending.next() else {
                 break;
             };
-            if let Err(error) = request.check(model.context_length()) {
+            if let Err(error) = request.check(model.limits()) {
                 results[index] = Some(Err(error));
                 continue;
             }
@@ -574,7 +576,7 @@ pub fn generate_batch(
             continue;
         }
         let steps: Vec<Step> = active.iter().map(Sequence::next_step).collect();
-        let logits = model.forward_steps(&steps)?.to_vec2::<f32>()?;
+        let logits = model.step(&steps)?.to_vec2::<f32>()?;
         for (sequence, logits) in active.iter_mut().zip(logits) {
             sequence.logits = logits;
         }
@@ -630,13 +632,13 @@ fn beam_search(
     let options = request.options;
     let width = options.beams.max(1);
     let started = Instant::now();
-    model.clear_kv_cache();
-    let mut logits = vec![prefill(model, 0, request.prompt, options.prefill_chunk)?];
+    model.reset();
+    let mut logits = vec![model.begin(0, request.prompt, options.prefill_chunk)?];
     let prefill_seconds = started.elapsed().as_secs_f64();
     let decode_start = Instant::now();
     let rules = Sampler::new(options);
     let mut shapes = TokenShapes::new(tokenizer);
-    let prompt_tail = &request.prompt[request.prompt.len().saturating_sub(options.repeat_last_n)..];
+    let prompt_tail = request.penalty_context(model.limits());
     let mut live = vec![Beam {
         tokens: Vec::new(),
         log_prob: 0.0,
@@ -718,8 +720,7 @@ fn beam_search(
             let free = taken.iter().position(|t| !t).expect("a slot per beam");
             taken[free] = true;
             let beam = &mut next[index];
-            let cached = request.prompt.len() + beam.tokens.len() - 1;
-            model.copy_slot(beam.slot, free, cached)?;
+            model.fork(beam.slot, free, beam.tokens.len() - 1)?;
             beam.slot = free;
         }
         let steps: Vec<Step> = next
@@ -727,10 +728,10 @@ fn beam_search(
             .map(|beam| Step {
                 slot: beam.slot,
                 tokens: &beam.tokens[beam.tokens.len() - 1..],
-                pos: request.prompt.len() + beam.tokens.len() - 1,
+                pos: beam.tokens.len() - 1,
             })
             .collect();
-        logits = model.forward_steps(&steps)?.to_vec2::<f32>()?;
+        logits = model.step(&steps)?.to_vec2::<f32>()?;
         live = next;
     }
     let best = finished
@@ -765,28 +766,6 @@ fn log_softmax(logits: &[f32]) -> Vec<f32> {
     logits.iter().map(|&l| l - log_sum).collect()
 }
 
-/// Runs `prompt` (not empty) through the model in `slot`, `chunk` tokens per pass, and
-/// returns the logits after its last token.
-fn prefill(
-    model: &mut dyn LanguageModel,
-    slot: usize,
-    prompt: &[u32],
-    chunk: usize,
-) -> Result<Vec<f32>> {
-    let chunk = chunk.max(1);
-    let mut logits = None;
-    for (i, tokens) in prompt.chunks(chunk).enumerate() {
-        let step = Step {
-            slot,
-            tokens,
-            pos: i * chunk,
-        };
-        logits = Some(model.forward_steps(&[step])?);
-    }
-    let logits = logits.context("the prompt is empty")?;
-    Ok(logits.squeeze(0)?.to_vec1()?)
-}
-
 /// One request being generated, in its key/value cache slot.
 struct Sequence<'a, 't> {
     index: usize,
@@ -805,7 +784,7 @@ struct Sequence<'a, 't> {
 }
 
 impl<'a, 't> Sequence<'a, 't> {
-    /// Runs the prompt through the model in `slot`, chunk by chunk.
+    /// Begins the request's sequence in `slot`.
     fn start(
         model: &mut dyn LanguageModel,
         tokenizer: &'t Tokenizer,
@@ -814,12 +793,12 @@ impl<'a, 't> Sequence<'a, 't> {
         request: Request<'a>,
     ) -> Result<Self> {
         let started = Instant::now();
-        let logits = prefill(model, slot, request.prompt, request.options.prefill_chunk)?;
+        let logits = model.begin(slot, request.prompt, request.options.prefill_chunk)?;
         Ok(Self {
             index,
             slot,
             sampler: Sampler::new(request.options),
-            history: request.prompt.to_vec(),
+            history: request.penalty_context(model.limits()).to_vec(),
             stream: TextStream::new(tokenizer),
             generated: Vec::new(),
             stop: StopReason::MaxTokens,
@@ -864,12 +843,12 @@ impl<'a, 't> Sequence<'a, 't> {
         Ok(self.generated.len() < options.max_new_tokens)
     }
 
-    /// The forward step that produces the logits after the latest token.
+    /// The step that produces the logits after the latest token.
     fn next_step(&self) -> Step<'_> {
-        let pos = self.history.len() - 1;
+        let pos = self.generated.len() - 1;
         Step {
             slot: self.slot,
-            tokens: &self.history[pos..],
+            tokens: &self.generated[pos..],
             pos,
         }
     }

@@ -435,14 +435,16 @@ impl Summarizer {
 
     /// Room left for text in one prompt, after the template, the instruction and the output.
     fn text_budget(&self, task: Task, options: &SummaryOptions) -> Result<usize> {
-        let window = options
-            .window
-            .unwrap_or(DEFAULT_WINDOW)
-            .min(self.model.network.context_length());
+        let limits = self.model.network.limits();
+        let window = options.window.unwrap_or(DEFAULT_WINDOW).min(limits.source);
         let overhead = self.prompt(task, options.style, options.words, "")?.len();
-        let output = self
-            .decode_options(task, options.words, options)
-            .max_new_tokens;
+        // A decoder's output takes room in its window; an encoder-decoder's has its own.
+        let output = if limits.shared {
+            self.decode_options(task, options.words, options)
+                .max_new_tokens
+        } else {
+            0
+        };
         let part = self
             .decode_options(Task::Whole, options.words, options)
             .max_new_tokens;

@@ -6,7 +6,7 @@
 mod common;
 
 use abridge::generate::{generate, generate_batch, DecodeOptions, Request, StopReason, TextStream};
-use abridge::model::{self, tokens, LoadedModel, Step};
+use abridge::model::{self, tokens, LanguageModel, LoadedModel, Step};
 use abridge::summarize::Summarizer;
 use candle_core::{Device, Tensor};
 use std::ops::ControlFlow;
@@ -120,39 +120,56 @@ fn a_prompt_has_the_template_control_tokens_whatever_the_article_says() {
     }
 }
 
+/// The logits after `tokens` begun from scratch in slot 0, in one pass.
+fn begin_whole(network: &mut dyn LanguageModel, tokens: &[u32]) -> Tensor {
+    network.reset();
+    let logits = network.begin(0, tokens, tokens.len()).unwrap();
+    Tensor::new(logits, &Device::Cpu).unwrap()
+}
+
+/// The logits of one step in `slot` (a tensor of the vocabulary's size).
+fn step_one(network: &mut dyn LanguageModel, slot: usize, tokens: &[u32], pos: usize) -> Tensor {
+    let step = Step { slot, tokens, pos };
+    network.step(&[step]).unwrap().squeeze(0).unwrap()
+}
+
 #[test]
 fn cached_decoding_matches_a_full_forward_pass() {
     for architecture in ["qwen2", "llama"] {
         let (_dir, mut loaded) = tiny(architecture);
         let tokens: Vec<u32> = (0..12).map(|i| 30 + i * 7).collect();
         let network = loaded.network.as_mut();
-        let full = network.forward(&tokens, 0).unwrap();
+        let full = begin_whole(network, &tokens);
         assert_eq!(full.dims(), &[259]);
 
-        network.clear_kv_cache();
-        network.forward(&tokens[..5], 0).unwrap();
-        let chunked = network.forward(&tokens[5..], 5).unwrap();
+        // The prompt in chunks of 3 passes.
+        network.reset();
+        let chunked = network.begin(0, &tokens, 3).unwrap();
+        let chunked = Tensor::new(chunked, &Device::Cpu).unwrap();
 
-        network.clear_kv_cache();
+        // Five prompt tokens, then the rest as output: one step of seven, or seven of one.
+        begin_whole(network, &tokens[..5]);
+        let continued = step_one(network, 0, &tokens[5..], 0);
+        begin_whole(network, &tokens[..5]);
         let mut stepwise = None;
-        for (pos, token) in tokens.iter().enumerate() {
-            stepwise = Some(network.forward(&[*token], pos).unwrap());
+        for (pos, token) in tokens[5..].iter().enumerate() {
+            stepwise = Some(step_one(network, 0, &[*token], pos));
         }
         let stepwise = stepwise.unwrap();
-        assert!(
-            max_difference(&full, &chunked) < 1e-3,
-            "{architecture}: chunked prefill differs"
-        );
-        assert!(
-            max_difference(&full, &stepwise) < 1e-3,
-            "{architecture}: stepwise decoding differs"
-        );
+        for (name, logits) in [
+            ("chunked prefill", &chunked),
+            ("a step of several tokens", &continued),
+            ("stepwise decoding", &stepwise),
+        ] {
+            assert!(
+                max_difference(&full, logits) < 1e-3,
+                "{architecture}: {name} differs"
+            );
+        }
 
         // A different history must change the logits, or the cache would not matter.
-        network.clear_kv_cache();
-        let other = network.forward(&[tokens[0] + 1, tokens[1]], 0).unwrap();
-        network.clear_kv_cache();
-        let same_last = network.forward(&tokens[..2], 0).unwrap();
+        let other = begin_whole(network, &[tokens[0] + 1, tokens[1]]);
+        let same_last = begin_whole(network, &tokens[..2]);
         assert!(
             max_difference(&other, &same_last) > 1e-4,
             "{architecture}: context ignored"
@@ -276,32 +293,31 @@ fn several_sequences_in_one_pass_match_each_sequence_alone() {
         let a: Vec<u32> = (0..9).map(|i| 40 + i * 5).collect();
         let b: Vec<u32> = (0..4).map(|i| 90 + i * 3).collect();
         let c: Vec<u32> = (0..6).map(|i| 60 + i).collect();
-        // Alone, in slot 0: `a` then one more token; `b`; `c` then three more.
-        let alone =
-            |network: &mut dyn abridge::model::LanguageModel, first: &[u32], next: &[u32]| {
-                network.clear_kv_cache();
-                network.forward(first, 0).unwrap();
-                network.forward(next, first.len()).unwrap()
-            };
-        let a_next = alone(network, &a[..8], &a[8..]);
-        let b_only = {
-            network.clear_kv_cache();
-            network.forward(&b, 0).unwrap()
+        // Alone, in slot 0: a prompt, then one step of the rest.
+        let alone = |network: &mut dyn LanguageModel, prompt: &[u32], rest: &[u32]| {
+            begin_whole(network, prompt);
+            step_one(network, 0, rest, 0)
         };
+        let a_next = alone(network, &a[..8], &a[8..]);
+        let b_next = alone(network, &b[..1], &b[1..]);
         let c_next = alone(network, &c[..3], &c[3..]);
 
-        // Together: prompts in slots 2, 0 and 1, then a pass that decodes `a`, prefills `b`
-        // from scratch and continues `c` with three tokens at once.
-        network.clear_kv_cache();
+        // Together: begun in slots 2, 0 and 1, then one pass that decodes one token of `a`,
+        // three of `b` and three of `c`.
+        network.reset();
+        network.begin(2, &a[..8], 3).unwrap();
+        network.begin(0, &b[..1], 3).unwrap();
+        network.begin(1, &c[..3], 3).unwrap();
         let step = |slot, tokens, pos| Step { slot, tokens, pos };
-        network
-            .forward_steps(&[step(2, &a[..8], 0), step(1, &c[..3], 0)])
-            .unwrap();
         let together = network
-            .forward_steps(&[step(2, &a[8..], 8), step(0, &b, 0), step(1, &c[3..], 3)])
+            .step(&[
+                step(2, &a[8..], 0),
+                step(0, &b[1..], 0),
+                step(1, &c[3..], 0),
+            ])
             .unwrap();
         assert_eq!(together.dims(), &[3, 259]);
-        for (row, (alone, name)) in [(&a_next, "a"), (&b_only, "b"), (&c_next, "c")]
+        for (row, (alone, name)) in [(&a_next, "a"), (&b_next, "b"), (&c_next, "c")]
             .into_iter()
             .enumerate()
         {
@@ -312,13 +328,15 @@ fn several_sequences_in_one_pass_match_each_sequence_alone() {
             );
         }
 
-        let err = network
-            .forward_steps(&[step(0, &b, 0), step(0, &c, 0)])
-            .unwrap_err();
+        let err = network.step(&[step(0, &b, 1), step(0, &c, 1)]).unwrap_err();
         assert!(err.to_string().contains("slot 0 appears twice"), "{err}");
-        network.clear_kv_cache();
-        let err = network.forward_steps(&[step(3, &b, 2)]).unwrap_err();
-        assert!(err.to_string().contains("past the 0 cached"), "{err}");
+        let err = network.step(&[step(1, &b, 9)]).unwrap_err();
+        assert!(err.to_string().contains("past the"), "{err}");
+        let err = network.step(&[step(3, &b, 0)]).unwrap_err();
+        assert!(
+            err.to_string().contains("slot 3 holds no sequence"),
+            "{err}"
+        );
     }
 }
 
@@ -399,28 +417,25 @@ fn batched_generation_equals_one_at_a_time() {
 }
 
 #[test]
-fn a_copied_slot_continues_like_the_original() {
+fn a_forked_slot_continues_like_the_original() {
     let (_dir, mut loaded) = tiny("llama");
     let network = loaded.network.as_mut();
     let tokens: Vec<u32> = (0..9).map(|i| 45 + i * 6).collect();
-    let full = network.forward(&tokens, 0).unwrap();
-    // Slot 0 holds all nine; slot 2 gets the first five and continues from there.
-    network.copy_slot(0, 2, 5).unwrap();
-    let step = Step {
-        slot: 2,
-        tokens: &tokens[5..],
-        pos: 5,
-    };
-    let forked = network.forward_steps(&[step]).unwrap().squeeze(0).unwrap();
+    let full = begin_whole(network, &tokens);
+    // Slot 0 holds a prompt of three and six output tokens; slot 2 gets the prompt and the
+    // first two output tokens and goes on from there.
+    begin_whole(network, &tokens[..3]);
+    step_one(network, 0, &tokens[3..], 0);
+    network.fork(0, 2, 2).unwrap();
+    let forked = step_one(network, 2, &tokens[5..], 2);
     assert!(max_difference(&full, &forked) < 1e-4);
-    let err = network.copy_slot(0, 1, 10).unwrap_err();
+    let err = network.fork(0, 1, 7).unwrap_err();
     assert!(err.to_string().contains("fewer than 10"), "{err}");
 }
 
 /// Log-probabilities of the next token after `tokens`, from a fresh full forward pass.
-fn log_probs(network: &mut dyn abridge::model::LanguageModel, tokens: &[u32]) -> Vec<f32> {
-    network.clear_kv_cache();
-    let logits: Vec<f32> = network.forward(tokens, 0).unwrap().to_vec1().unwrap();
+fn log_probs(network: &mut dyn LanguageModel, tokens: &[u32]) -> Vec<f32> {
+    let logits: Vec<f32> = begin_whole(network, tokens).to_vec1().unwrap();
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let log_sum = max + logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
     logits.iter().map(|l| l - log_sum).collect()

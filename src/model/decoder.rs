@@ -11,7 +11,7 @@
 //! (rows are dequantized on lookup) and is shared with the output projection when the file
 //! ties them.
 
-use super::{LanguageModel, Step};
+use super::{LanguageModel, Limits, Step};
 use crate::kernels::CpuQMatMul;
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
@@ -408,6 +408,8 @@ pub struct Decoder {
     norm: RmsNorm,
     rotary: Rotary,
     context_length: usize,
+    /// The prompt length of the sequence in each slot; `None` for a slot not begun.
+    prompts: Vec<Option<usize>>,
     device: Device,
 }
 
@@ -514,6 +516,7 @@ impl Decoder {
             norm,
             rotary,
             context_length,
+            prompts: Vec::new(),
             device: device.clone(),
         })
     }
@@ -529,7 +532,81 @@ fn causal_mask(seq: usize, pos: usize, device: &Device) -> Result<Tensor> {
 }
 
 impl LanguageModel for Decoder {
-    fn forward_steps(&mut self, steps: &[Step]) -> Result<Tensor> {
+    fn begin(&mut self, slot: usize, input: &[u32], chunk: usize) -> Result<Vec<f32>> {
+        if input.is_empty() {
+            bail!("the prompt is empty");
+        }
+        while self.prompts.len() <= slot {
+            self.prompts.push(None);
+        }
+        self.prompts[slot] = None;
+        let chunk = chunk.max(1);
+        let mut logits = None;
+        for (i, tokens) in input.chunks(chunk).enumerate() {
+            let step = Step {
+                slot,
+                tokens,
+                pos: i * chunk,
+            };
+            logits = Some(self.forward_positions(&[step])?);
+        }
+        self.prompts[slot] = Some(input.len());
+        let logits = logits.expect("a prompt that is not empty has a chunk");
+        Ok(logits.squeeze(0)?.to_vec1()?)
+    }
+
+    fn step(&mut self, steps: &[Step]) -> Result<Tensor> {
+        let positioned = steps
+            .iter()
+            .map(|step| {
+                let prompt = self.prompt_length(step.slot)?;
+                Ok(Step {
+                    pos: prompt + step.pos,
+                    ..*step
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.forward_positions(&positioned)
+    }
+
+    fn fork(&mut self, from: usize, to: usize, len: usize) -> Result<()> {
+        let prompt = self.prompt_length(from)?;
+        for block in &mut self.blocks {
+            block.attention.copy_slot(from, to, prompt + len)?;
+        }
+        while self.prompts.len() <= to {
+            self.prompts.push(None);
+        }
+        self.prompts[to] = Some(prompt);
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        for block in &mut self.blocks {
+            for cache in &mut block.attention.caches {
+                cache.len = 0;
+            }
+        }
+        self.prompts.clear();
+    }
+
+    fn limits(&self) -> Limits {
+        Limits::shared(self.context_length)
+    }
+}
+
+impl Decoder {
+    /// The prompt length of the sequence begun in `slot`.
+    fn prompt_length(&self, slot: usize) -> Result<usize> {
+        self.prompts
+            .get(slot)
+            .copied()
+            .flatten()
+            .with_context(|| format!("slot {slot} holds no sequence"))
+    }
+
+    /// One pass over steps whose positions count from the start of their prompts.
+    fn forward_positions(&mut self, steps: &[Step]) -> Result<Tensor> {
         if self.device.is_cpu() {
             // Run the pass on one of rayon's workers: each matmul's parallel loop then starts
             // from inside the pool (the calling worker takes a share), instead of being
@@ -540,27 +617,6 @@ impl LanguageModel for Decoder {
         }
     }
 
-    fn copy_slot(&mut self, from: usize, to: usize, len: usize) -> Result<()> {
-        for block in &mut self.blocks {
-            block.attention.copy_slot(from, to, len)?;
-        }
-        Ok(())
-    }
-
-    fn clear_kv_cache(&mut self) {
-        for block in &mut self.blocks {
-            for cache in &mut block.attention.caches {
-                cache.len = 0;
-            }
-        }
-    }
-
-    fn context_length(&self) -> usize {
-        self.context_length
-    }
-}
-
-impl Decoder {
     fn forward_rows(&mut self, steps: &[Step]) -> Result<Tensor> {
         let mut rows = Vec::with_capacity(steps.len());
         let mut tokens = Vec::new();

@@ -12,8 +12,8 @@ use candle_core::{Device, Tensor};
 use std::path::Path;
 use tokenizers::Tokenizer;
 
-/// One sequence's share of a forward pass: `tokens` at positions `pos..pos + tokens.len()`
-/// of the sequence whose key/value cache is `slot`.
+/// One sequence's share of a decoding pass: output tokens at output positions
+/// `pos..pos + tokens.len()` (0 is the first token generated) of the sequence begun in `slot`.
 #[derive(Debug, Clone, Copy)]
 pub struct Step<'a> {
     pub slot: usize,
@@ -21,35 +21,86 @@ pub struct Step<'a> {
     pub pos: usize,
 }
 
-/// A causal language model with a key/value cache per sequence ("slot"), so that several
-/// sequences can be decoded together: their rows share every weight matrix pass.
-pub trait LanguageModel {
-    /// Runs every step's tokens through the model in one pass, storing their keys and values
-    /// in the step's slot (positions from `pos` on replace what the slot held there), and
-    /// returns the logits of each step's last position as an f32 `(steps, vocabulary)`
-    /// tensor. Slots are created on first use.
-    fn forward_steps(&mut self, steps: &[Step]) -> Result<Tensor>;
+/// How long a model's input and output may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most input tokens [`LanguageModel::begin`] takes.
+    pub source: usize,
+    /// Most output tokens.
+    pub target: usize,
+    /// Whether the input and the output share one window of `source` positions (a decoder,
+    /// whose output continues its prompt) rather than each having its own (an
+    /// encoder-decoder).
+    pub shared: bool,
+}
 
-    /// [`Self::forward_steps`] for one sequence in slot 0: the logits of the last position as
-    /// an f32 vector of the vocabulary's size.
-    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor> {
-        let step = Step {
-            slot: 0,
-            tokens,
-            pos,
-        };
-        Ok(self.forward_steps(&[step])?.squeeze(0)?)
+impl Limits {
+    /// The limits of a decoder with a context of `context` positions.
+    pub fn shared(context: usize) -> Self {
+        Self {
+            source: context,
+            target: context,
+            shared: true,
+        }
     }
 
-    /// Makes slot `to` hold the first `len` cached positions of slot `from` (beam search
-    /// forks a sequence this way); what `to` held is forgotten.
-    fn copy_slot(&mut self, from: usize, to: usize, len: usize) -> Result<()>;
+    /// Why an input of `input` tokens followed by up to `output` new tokens cannot run, if
+    /// it cannot.
+    pub fn check(&self, input: usize, output: usize) -> Result<()> {
+        if input == 0 {
+            bail!("the prompt is empty");
+        }
+        if self.shared && input + output > self.source {
+            bail!(
+                "a prompt of {input} tokens plus {output} new tokens exceeds the model's context \
+                 of {}",
+                self.source
+            );
+        }
+        if !self.shared && input > self.source {
+            bail!(
+                "an input of {input} tokens exceeds the model's input limit of {}",
+                self.source
+            );
+        }
+        if !self.shared && output > self.target {
+            bail!(
+                "{output} new tokens exceed the model's output limit of {}",
+                self.target
+            );
+        }
+        Ok(())
+    }
+}
 
-    /// Forgets every cached position of every slot.
-    fn clear_kv_cache(&mut self);
+/// A model that turns an input (a decoder's prompt, an encoder-decoder's source text) into
+/// output tokens, one sequence per cache "slot", so that several sequences can be decoded
+/// together: their rows share every weight matrix pass. A decoder-only model and an
+/// encoder-decoder implement it alike; the generation loop (`crate::generate`) knows only
+/// this interface.
+pub trait LanguageModel {
+    /// Starts the sequence of `slot` from `input`, forgetting what the slot held, and
+    /// returns the f32 logits of the first output token. A decoder runs the prompt through
+    /// its cache `chunk` tokens per pass; an encoder-decoder encodes the input, keeps the
+    /// encoder's output for the slot's cross-attention and runs its decoder start token.
+    /// Slots are created on first use.
+    fn begin(&mut self, slot: usize, input: &[u32], chunk: usize) -> Result<Vec<f32>>;
 
-    /// The longest sequence (prompt and output) the model was trained for.
-    fn context_length(&self) -> usize;
+    /// Runs every step's output tokens through the model in one pass, caching them in the
+    /// step's slot (positions from `pos` on replace what the slot held there), and returns
+    /// the logits of each step's last position as an f32 `(steps, vocabulary)` tensor.
+    fn step(&mut self, steps: &[Step]) -> Result<Tensor>;
+
+    /// Makes slot `to` continue the sequence of slot `from` after its first `len` output
+    /// positions (beam search forks a sequence this way): the same input, the same cached
+    /// state; what `to` held is forgotten.
+    fn fork(&mut self, from: usize, to: usize, len: usize) -> Result<()>;
+
+    /// Forgets every slot's sequence.
+    fn reset(&mut self);
+
+    /// How long inputs and outputs may be.
+    fn limits(&self) -> Limits;
 }
 
 /// A model ready to run: the network, its tokenizer and what the file says about it.
