@@ -2,6 +2,7 @@
 //! embedded in the binary, with each model's file, checksum, prompt template and the
 //! sources it can be fetched from (in resolution order).
 
+use crate::model::Family;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -12,7 +13,8 @@ pub struct ModelSpec {
     /// Name used on the command line, e.g. `qwen2.5-coder-1.5b-instruct`.
     pub name: String,
     pub description: String,
-    pub architecture: Architecture,
+    /// The model family (see [`Family`]).
+    pub architecture: Family,
     /// File name of the GGUF, also its name in abridge's cache.
     pub file: String,
     /// Size in bytes of the complete file, when known.
@@ -22,11 +24,12 @@ pub struct ModelSpec {
     /// the model is unverified: its hash is recorded on first download and checked after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// Context window in tokens.
-    pub context_length: usize,
-    /// Chat template with `{system}` and `{user}` placeholders.
+    /// Chat template with `{system}` and `{user}` placeholders; an entry without one gets its
+    /// family's (see [`Family::chat_template`]).
+    #[serde(default)]
     pub template: String,
-    /// Strings (special tokens) that end generation.
+    /// Strings (special tokens) that end generation; the family's when the entry has none.
+    #[serde(default)]
     pub stop: Vec<String>,
     pub licence: String,
     /// Whether this is the model used when none is named; exactly one entry has it.
@@ -34,24 +37,6 @@ pub struct ModelSpec {
     pub default: bool,
     /// Where the file can be fetched from, in resolution order.
     pub sources: Vec<Source>,
-}
-
-/// Model family, which picks the candle model implementation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Architecture {
-    Qwen2,
-    Llama,
-}
-
-impl fmt::Display for Architecture {
-    /// The GGUF `general.architecture` name.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Architecture::Qwen2 => "qwen2",
-            Architecture::Llama => "llama",
-        })
-    }
 }
 
 /// A place a model file can be fetched from.
@@ -125,7 +110,9 @@ pub fn all() -> Vec<ModelSpec> {
     ENTRIES
         .iter()
         .map(|(file, text)| {
-            toml::from_str(text).unwrap_or_else(|err| panic!("models/{file} is invalid: {err}"))
+            let spec: ModelSpec = toml::from_str(text)
+                .unwrap_or_else(|err| panic!("models/{file} is invalid: {err}"));
+            spec.with_family_defaults()
         })
         .collect()
 }
@@ -169,6 +156,37 @@ pub fn default_model() -> ModelSpec {
 }
 
 impl ModelSpec {
+    /// The entry for a file of `family` that no catalogue entry describes: named `name`,
+    /// with the family's chat template, unverified and with no sources.
+    pub fn for_local_file(name: String, description: String, family: Family) -> Self {
+        ModelSpec {
+            name,
+            description,
+            architecture: family,
+            file: String::new(),
+            size: None,
+            sha256: None,
+            template: String::new(),
+            stop: Vec::new(),
+            licence: "unknown".to_string(),
+            default: false,
+            sources: Vec::new(),
+        }
+        .with_family_defaults()
+    }
+
+    /// This entry with its family's chat template and stop strings where it has none.
+    fn with_family_defaults(mut self) -> Self {
+        let (template, stop) = self.architecture.chat_template();
+        if self.template.is_empty() {
+            self.template = template.to_string();
+        }
+        if self.stop.is_empty() {
+            self.stop = stop.iter().map(|s| s.to_string()).collect();
+        }
+        self
+    }
+
     /// The chat template with `{system}` and `{user}` filled in, as pieces that keep the
     /// template's own text (whose control tokens, like `<|im_end|>`, are real ones) apart
     /// from the texts filled in (which are only ever plain text, whatever they contain).
@@ -265,12 +283,12 @@ mod tests {
     fn catalogue_holds_the_known_models() {
         let default = default_model();
         assert_eq!(default.name, "qwen2.5-coder-1.5b-instruct");
-        assert_eq!(default.architecture, Architecture::Qwen2);
+        assert_eq!(default.architecture, Family::Qwen2);
         assert_eq!(default.size, Some(1_117_320_768));
 
         let smol = find("smollm2-135m-instruct").unwrap();
-        assert_eq!(smol.architecture, Architecture::Llama);
-        assert_eq!(smol.context_length, 8192);
+        assert_eq!(smol.architecture, Family::Llama);
+        assert_eq!(smol.template, Family::Llama.chat_template().0);
         let Source::Mirror { parts } = &smol.sources[1] else {
             panic!("smollm2's second source is the mirror");
         };

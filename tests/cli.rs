@@ -142,6 +142,30 @@ fn a_corrupt_cached_model_is_rejected_and_removed() {
     assert!(!corrupt.exists(), "the corrupt file must be removed");
 }
 
+#[test]
+fn a_model_file_of_an_unknown_family_lists_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("other.gguf");
+    common::write_tiny_model(&model, "mamba");
+    let article = dir.path().join("a.txt");
+    fs::write(&article, "The council approved the budget on Monday.").unwrap();
+    let output = abridge(dir.path())
+        .arg("summarize")
+        .arg(&article)
+        .arg("--model")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert_fails(
+        &output,
+        1,
+        &[
+            "other.gguf",
+            "unsupported architecture `mamba` (supported: qwen2, llama)",
+        ],
+    );
+}
+
 /// A tiny random model and a short article beside it, in `dir`.
 fn tiny_model_and_article(dir: &Path) -> (PathBuf, PathBuf) {
     let model = dir.join("tiny.gguf");

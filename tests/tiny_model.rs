@@ -16,7 +16,7 @@ fn tiny(architecture: &str) -> (tempfile::TempDir, LoadedModel) {
     let path = dir.path().join(format!("tiny-{architecture}.gguf"));
     common::write_tiny_model(&path, architecture);
     let loaded = model::load(&path, &Device::Cpu).expect("tiny model loads");
-    assert_eq!(loaded.architecture, architecture);
+    assert_eq!(loaded.family.name(), architecture);
     (dir, loaded)
 }
 

@@ -5,13 +5,13 @@
 //! → RMSNorm → SwiGLU MLP. They differ in the metadata prefix, in Qwen2's biases on the
 //! query/key/value projections, and in the rotary layout: llama.cpp's converter permutes
 //! Llama's query/key weights for interleaved rotation, while Qwen2 rotates the two halves
-//! of each head (GPT-NeoX style). Structure follows candle's `quantized_qwen2.rs`; weight
+//! of each head (GPT-NeoX style); the registry (`super::registry`) says which. Structure follows candle's `quantized_qwen2.rs`; weight
 //! matrices run on abridge's own CPU kernels (`crate::kernels`) where they handle the quant
 //! type, and on candle's `QMatMul` otherwise and on GPUs. The token embedding stays quantized
 //! (rows are dequantized on lookup) and is shared with the output projection when the file
 //! ties them.
 
-use super::{LanguageModel, Limits, Step};
+use super::{Family, LanguageModel, Limits, Step};
 use crate::kernels::CpuQMatMul;
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
@@ -67,11 +67,21 @@ impl<R: Read + Seek> GgufReader<'_, R> {
     }
 }
 
+/// How a family's rotary embedding pairs the dimensions of a head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// Dimension `2i` with `2i + 1` (GGUF Llama: llama.cpp's converter permutes the
+    /// query/key weights so).
+    Interleaved,
+    /// Dimension `i` with `i + head_dim / 2` (GPT-NeoX style: Qwen2).
+    Halves,
+}
+
 /// Rotary position embedding tables for every position up to the context length.
 struct Rotary {
     cos: Tensor,
     sin: Tensor,
-    interleaved: bool,
+    rotation: Rotation,
 }
 
 impl Rotary {
@@ -79,7 +89,7 @@ impl Rotary {
         head_dim: usize,
         base: f32,
         positions: usize,
-        interleaved: bool,
+        rotation: Rotation,
         device: &Device,
     ) -> Result<Self> {
         let inv_freq: Vec<f32> = (0..head_dim)
@@ -94,7 +104,7 @@ impl Rotary {
         Ok(Self {
             cos: angles.cos()?,
             sin: angles.sin()?,
-            interleaved,
+            rotation,
         })
     }
 
@@ -104,10 +114,9 @@ impl Rotary {
         let seq = x.dim(2)?;
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
-        Ok(if self.interleaved {
-            candle_nn::rotary_emb::rope_i(x, &cos, &sin)?
-        } else {
-            candle_nn::rotary_emb::rope(x, &cos, &sin)?
+        Ok(match self.rotation {
+            Rotation::Interleaved => candle_nn::rotary_emb::rope_i(x, &cos, &sin)?,
+            Rotation::Halves => candle_nn::rotary_emb::rope(x, &cos, &sin)?,
         })
     }
 }
@@ -414,22 +423,20 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// Reads a decoder of `family`, whose metadata keys start with the family's name and
+    /// whose rotary embedding is laid out as `rotation` says.
     pub fn from_gguf<R: Read + Seek>(
         content: &gguf_file::Content,
         reader: &mut R,
         device: &Device,
+        family: Family,
+        rotation: Rotation,
     ) -> Result<Self> {
-        let architecture = content
-            .metadata
-            .get("general.architecture")
-            .context("missing metadata `general.architecture`")?
-            .to_string()?
-            .clone();
         let mut gguf = GgufReader {
             content,
             reader,
             device,
-            prefix: architecture.clone(),
+            prefix: family.name().to_string(),
         };
         let n_head = gguf.usize("attention.head_count")?;
         let n_kv_head = gguf.usize("attention.head_count_kv")?;
@@ -503,13 +510,7 @@ impl Decoder {
                 },
             });
         }
-        let rotary = Rotary::new(
-            head_dim,
-            rope_base,
-            context_length,
-            architecture == "llama",
-            device,
-        )?;
+        let rotary = Rotary::new(head_dim, rope_base, context_length, rotation, device)?;
         Ok(Self {
             vocabulary,
             blocks,

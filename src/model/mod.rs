@@ -1,9 +1,13 @@
-//! Language models: the [`LanguageModel`] trait every model family implements, and
-//! [`load`], which reads a GGUF file, picks the family from its `general.architecture`
-//! and builds the model and its tokenizer on a device.
+//! Language models: the [`LanguageModel`] interface every model family implements (decoders
+//! and encoder-decoders alike), the family registry ([`Family`]), and [`load`], which reads
+//! a GGUF file, picks the family from its `general.architecture` and builds the model and
+//! its tokenizer on a device.
 
 mod decoder;
+mod registry;
 pub mod tokens;
+
+pub use registry::{Family, FileKind, UnknownFamily};
 
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file;
@@ -103,45 +107,50 @@ pub trait LanguageModel {
     fn limits(&self) -> Limits;
 }
 
-/// A model ready to run: the network, its tokenizer and what the file says about it.
+/// A model ready to run: the network, its tokenizer and its family.
 pub struct LoadedModel {
     pub network: Box<dyn LanguageModel>,
     pub tokenizer: Tokenizer,
-    /// `general.architecture` from the GGUF metadata (`qwen2`, `llama`, …).
-    pub architecture: String,
+    pub family: Family,
 }
 
-/// The architectures [`load`] knows, as GGUF names them.
-pub const ARCHITECTURES: &[&str] = &["qwen2", "llama"];
-
-/// Loads a GGUF model file onto `device`.
-pub fn load(path: &Path, device: &Device) -> Result<LoadedModel> {
-    let mut file = std::fs::File::open(path)
-        .with_context(|| format!("{}: cannot open model file", path.display()))?;
-    let content = gguf_file::Content::read(&mut file)
-        .map_err(|e| anyhow::anyhow!("{}: not a GGUF model file ({e})", path.display()))?;
+/// The family of a GGUF file's content, from its `general.architecture`.
+fn gguf_family(content: &gguf_file::Content) -> Result<Family> {
     let architecture = content
         .metadata
         .get("general.architecture")
         .and_then(|v| v.to_string().ok())
-        .cloned()
-        .with_context(|| format!("{}: GGUF has no general.architecture", path.display()))?;
+        .context("GGUF has no general.architecture")?;
+    Ok(Family::from_name(architecture)?)
+}
+
+/// Reads a GGUF file's header (not its weights).
+fn read_gguf(path: &Path) -> Result<(std::fs::File, gguf_file::Content)> {
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("{}: cannot open model file", path.display()))?;
+    let content = gguf_file::Content::read(&mut file)
+        .map_err(|e| anyhow::anyhow!("{}: not a GGUF model file ({e})", path.display()))?;
+    Ok((file, content))
+}
+
+/// The family of the model in a GGUF file, read from its header.
+pub fn family_of(path: &Path) -> Result<Family> {
+    let (_, content) = read_gguf(path)?;
+    gguf_family(&content).with_context(|| path.display().to_string())
+}
+
+/// Loads a GGUF model file onto `device`.
+pub fn load(path: &Path, device: &Device) -> Result<LoadedModel> {
+    let (mut file, content) = read_gguf(path)?;
+    let family = gguf_family(&content).with_context(|| path.display().to_string())?;
     let tokenizer = Tokenizer::from_gguf(&content)
         .map_err(|e| anyhow::anyhow!("{}: cannot build tokenizer ({e})", path.display()))?;
-    let network: Box<dyn LanguageModel> = match architecture.as_str() {
-        "qwen2" | "llama" => Box::new(
-            decoder::Decoder::from_gguf(&content, &mut file, device)
-                .with_context(|| format!("{}: cannot load {architecture} model", path.display()))?,
-        ),
-        other => bail!(
-            "{}: unsupported architecture `{other}` (supported: {})",
-            path.display(),
-            ARCHITECTURES.join(", ")
-        ),
-    };
+    let network = family
+        .load_gguf(&content, &mut file, device)
+        .with_context(|| format!("{}: cannot load {family} model", path.display()))?;
     Ok(LoadedModel {
         network,
         tokenizer,
-        architecture,
+        family,
     })
 }

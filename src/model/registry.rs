@@ -1,0 +1,134 @@
+//! The model families abridge runs, in one typed list shared by the catalogue (an entry's
+//! `architecture`) and the loader (a file's `general.architecture`): each family names its
+//! architecture, the files it is stored in, the chat template a file of it gets when no
+//! catalogue entry names one, and which implementation builds it (which reads the family's
+//! limits from the file: a GGUF decoder's `<architecture>.context_length`). A new family is a variant here and a file beside this one (`docs/ADDING_MODELS.md`).
+
+use super::decoder::{Decoder, Rotation};
+use super::LanguageModel;
+use anyhow::Result;
+use candle_core::quantized::gguf_file;
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::fs::File;
+
+/// A model family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// Qwen2, Qwen2.5 and Qwen2.5-Coder.
+    Qwen2,
+    /// Llama and its descendants stored under `llama` (SmolLM2).
+    Llama,
+}
+
+/// How a family's weights and tokenizer are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// One GGUF file: metadata, tokenizer and quantized weights.
+    Gguf,
+}
+
+/// ChatML, the chat template of every family so far: system, user, and the assistant's
+/// turn opened.
+const CHATML: &str = "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n\
+                      <|im_start|>assistant\n";
+
+/// ChatML's end-of-turn markers, which end generation.
+const CHATML_STOP: &[&str] = &["<|im_end|>", "<|endoftext|>"];
+
+/// A family name that is not in the registry.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unsupported architecture `{name}` (supported: {})", Family::names().join(", "))]
+pub struct UnknownFamily {
+    pub name: String,
+}
+
+impl Family {
+    /// Every family, in listing order.
+    pub const ALL: [Family; 2] = [Family::Qwen2, Family::Llama];
+
+    /// The family's name in catalogue entries and in GGUF's `general.architecture`, which
+    /// is also the prefix of its GGUF metadata keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Qwen2 => "qwen2",
+            Family::Llama => "llama",
+        }
+    }
+
+    /// The names of every family.
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|family| family.name()).collect()
+    }
+
+    /// The family called `name`.
+    pub fn from_name(name: &str) -> Result<Family, UnknownFamily> {
+        Self::ALL
+            .into_iter()
+            .find(|family| family.name() == name)
+            .ok_or_else(|| UnknownFamily {
+                name: name.to_string(),
+            })
+    }
+
+    /// How files of this family are stored.
+    pub fn files(self) -> FileKind {
+        match self {
+            Family::Qwen2 | Family::Llama => FileKind::Gguf,
+        }
+    }
+
+    /// The chat template (with `{system}` and `{user}` placeholders) and stop strings of a
+    /// file of this family that no catalogue entry describes.
+    pub fn chat_template(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            Family::Qwen2 | Family::Llama => (CHATML, CHATML_STOP),
+        }
+    }
+
+    /// Builds the network of this family from a GGUF file's content on `device`.
+    pub(super) fn load_gguf(
+        self,
+        content: &gguf_file::Content,
+        file: &mut File,
+        device: &Device,
+    ) -> Result<Box<dyn LanguageModel>> {
+        // llama.cpp's converter permutes Llama's query/key weights for interleaved rotation;
+        // Qwen2 rotates the two halves of each head (GPT-NeoX style).
+        let rotation = match self {
+            Family::Qwen2 => Rotation::Halves,
+            Family::Llama => Rotation::Interleaved,
+        };
+        Ok(Box::new(Decoder::from_gguf(
+            content, file, device, self, rotation,
+        )?))
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_ones_list_the_known() {
+        for family in Family::ALL {
+            assert_eq!(Family::from_name(family.name()).unwrap(), family);
+            let (template, stop) = family.chat_template();
+            assert!(template.contains("{system}") && template.contains("{user}"));
+            assert!(!stop.is_empty());
+        }
+        let err = Family::from_name("gemma3").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unsupported architecture `gemma3` (supported: qwen2, llama)"
+        );
+    }
+}
