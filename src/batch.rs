@@ -1,109 +1,41 @@
-//! Batch runs over folders of articles: finding the articles under the paths given (walked
-//! recursively, chosen by extension or `--glob`, hidden entries and the output folder
-//! skipped, in a stable order), where each summary goes under `--out`, the records that let
-//! a re-run skip every summary that is up to date, shard selection (`--shard K/N`), and the
-//! run loop: the model loaded only once an article needs it, a progress bar, failures
-//! reported by name and counted, and a clean stop on Ctrl-C after the article in flight.
+//! Batch runs over the articles found under folders (`crate::input::find_articles`): where
+//! each summary goes under `--out`, the records that let a re-run skip every summary that
+//! is up to date, shard selection (`--shard K/N`), and the run loop: the model loaded only
+//! once an article needs it, a progress bar, failures reported by name and counted, and a
+//! clean stop after the articles in flight when the caller raises its stop flag.
 
-use crate::article::{self, Article, Format, InputError, InputProblem};
-use crate::cli::UsageError;
-use crate::summarize::{Summary, SummaryOptions};
-use anyhow::{Context, Result};
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use crate::error::RequestError;
+use crate::input::{self, Article, Format, Input, InputError};
+use crate::output::{self, Summary};
+use crate::summarize::SummaryOptions;
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
-use std::ffi::{OsStr, OsString};
+use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
-
-/// File extensions (lower-case) that a folder walk takes as articles when no `--glob` is given.
-const ARTICLE_EXTENSIONS: &[&str] = &["txt", "text", "md", "markdown", "html", "htm"];
 
 /// The folder inside `--out` that holds one record per summary written.
 const RECORDS_DIR: &str = ".abridge";
 
-/// Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
-const INTERRUPTED: u8 = 130;
-
-/// An article file named on the command line or found under a folder named there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Input {
-    /// Where to read it.
-    pub path: PathBuf,
-    /// Its path below the folder named on the command line, or its file name when it was
-    /// named itself: where its summary goes under `--out`, and what picks its shard.
-    pub relative: PathBuf,
-}
-
-/// Which files a folder walk takes.
-#[derive(Debug)]
-pub struct Selection {
-    /// `--glob` patterns, matched against the path below the folder; `None` takes the
-    /// article extensions.
-    globs: Option<GlobSet>,
-    /// A folder never walked into (the output folder), canonical.
-    skip: Option<PathBuf>,
-}
-
-impl Selection {
-    /// Files matching one of `globs` (with none, the article extensions), never inside
-    /// the folder `skip`.
-    pub fn new(globs: &[String], skip: Option<&Path>) -> Result<Self, UsageError> {
-        let globs = if globs.is_empty() {
-            None
-        } else {
-            let mut set = GlobSetBuilder::new();
-            for glob in globs {
-                set.add(Glob::new(glob).map_err(|e| UsageError(format!("--glob: {e}")))?);
-            }
-            Some(
-                set.build()
-                    .map_err(|e| UsageError(format!("--glob: {e}")))?,
-            )
-        };
-        Ok(Self {
-            globs,
-            skip: skip.and_then(|dir| fs::canonicalize(dir).ok()),
-        })
-    }
-
-    fn takes(&self, relative: &Path) -> bool {
-        match &self.globs {
-            Some(globs) => globs.is_match(relative),
-            None => relative.extension().is_some_and(|extension| {
-                ARTICLE_EXTENSIONS
-                    .contains(&extension.to_string_lossy().to_ascii_lowercase().as_str())
-            }),
-        }
-    }
-
-    fn is_skipped_folder(&self, folder: &Path) -> bool {
-        self.skip
-            .as_ref()
-            .is_some_and(|skip| fs::canonicalize(folder).is_ok_and(|folder| &folder == skip))
-    }
-}
-
 /// Refuses an output folder that is one of the input folders or holds one: its summaries
 /// (`.summary.txt` files) would be read back as articles on the next run. An output folder
 /// inside an input folder is fine; the walk skips it.
-pub fn check_out_folder(out: &Path, paths: &[PathBuf]) -> Result<(), UsageError> {
+pub fn check_out_folder(out: &Path, paths: &[PathBuf]) -> Result<(), RequestError> {
     let Ok(out_canonical) = fs::canonicalize(out) else {
         return Ok(()); // Not created yet, so it holds no input.
     };
     for path in paths {
         if let Ok(path_canonical) = fs::canonicalize(path) {
             if path.is_dir() && path_canonical.starts_with(&out_canonical) {
-                return Err(UsageError(format!(
+                return Err(RequestError(format!(
                     "--out {} holds the input folder {}: its summaries would be read back as \
                      articles; choose an output folder outside the inputs (or inside one)",
                     out.display(),
@@ -113,76 +45,6 @@ pub fn check_out_folder(out: &Path, paths: &[PathBuf]) -> Result<(), UsageError>
         }
     }
     Ok(())
-}
-
-/// The articles under `paths`, in a stable order: the paths in command-line order, the
-/// files of each folder sorted by their path below it. A file named itself is taken
-/// whatever its name; folders are walked recursively (following links) for the files the
-/// selection takes, skipping hidden entries. A file reached twice is taken once.
-pub fn find_articles(paths: &[PathBuf], selection: &Selection) -> Result<Vec<Input>, InputError> {
-    let mut inputs = Vec::new();
-    for path in paths {
-        let name = path.display().to_string();
-        let metadata = fs::metadata(path).map_err(|error| InputError::from_io(&name, error))?;
-        if !metadata.is_dir() {
-            let file_name = path.file_name().unwrap_or(path.as_os_str());
-            inputs.push(Input {
-                path: path.clone(),
-                relative: PathBuf::from(file_name),
-            });
-            continue;
-        }
-        let walk = walkdir::WalkDir::new(path)
-            .follow_links(true)
-            .into_iter()
-            .filter_entry(|entry| {
-                entry.depth() == 0
-                    || !(is_hidden(entry.file_name())
-                        || entry.file_type().is_dir() && selection.is_skipped_folder(entry.path()))
-            });
-        let mut found = Vec::new();
-        for entry in walk {
-            let entry = entry.map_err(|error| walk_error(&name, error))?;
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let relative = entry
-                .path()
-                .strip_prefix(path)
-                .expect("a walk stays below its root")
-                .to_path_buf();
-            if selection.takes(&relative) {
-                found.push(Input {
-                    path: entry.into_path(),
-                    relative,
-                });
-            }
-        }
-        if found.is_empty() {
-            return Err(InputError::rejected(&name, InputProblem::NoArticles));
-        }
-        found.sort_by(|a, b| a.relative.cmp(&b.relative));
-        inputs.extend(found);
-    }
-    let mut seen = HashSet::new();
-    inputs.retain(|input| {
-        seen.insert(fs::canonicalize(&input.path).unwrap_or_else(|_| input.path.clone()))
-    });
-    Ok(inputs)
-}
-
-fn walk_error(root: &str, error: walkdir::Error) -> InputError {
-    let name = error
-        .path()
-        .map_or_else(|| root.to_string(), |path| path.display().to_string());
-    let error = error
-        .into_io_error()
-        .unwrap_or_else(|| io::Error::other("filesystem loop"));
-    InputError::from_io(&name, error)
-}
-
-fn is_hidden(file_name: &OsStr) -> bool {
-    file_name.to_string_lossy().starts_with('.')
 }
 
 /// `--shard K/N`: the articles whose stable hash is K modulo N, so that N machines given
@@ -232,36 +94,6 @@ impl Shard {
     }
 }
 
-/// How summaries are written under `--out`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileFormat {
-    /// `<relative path>.summary.txt`: the summary text.
-    Text,
-    /// `<relative path>.summary.json`: the summary's JSON object, as `--format json` prints it.
-    Json,
-}
-
-impl FileFormat {
-    fn suffix(self) -> &'static str {
-        match self {
-            FileFormat::Text => ".summary.txt",
-            FileFormat::Json => ".summary.json",
-        }
-    }
-
-    fn render(self, summary: &Summary) -> String {
-        match self {
-            FileFormat::Text => format!("{}\n", summary.summary),
-            FileFormat::Json => {
-                format!(
-                    "{}\n",
-                    serde_json::to_string(summary).expect("a summary serializes")
-                )
-            }
-        }
-    }
-}
-
 /// What a summary depends on besides its article: the model and the options that change
 /// the text. A summary is up to date while its record names the same recipe and the
 /// article's current content.
@@ -296,7 +128,7 @@ struct Record {
 #[derive(Debug)]
 pub struct OutputFolder {
     dir: PathBuf,
-    format: FileFormat,
+    format: output::Format,
     recipe: Recipe,
     /// `--force`: no summary is up to date.
     force: bool,
@@ -306,12 +138,15 @@ impl OutputFolder {
     /// The folder `dir`, which must be a folder if it exists.
     pub fn new(
         dir: PathBuf,
-        format: FileFormat,
+        format: output::Format,
         recipe: Recipe,
         force: bool,
-    ) -> Result<Self, UsageError> {
+    ) -> Result<Self, RequestError> {
         if dir.exists() && !dir.is_dir() {
-            return Err(UsageError(format!("--out {}: not a folder", dir.display())));
+            return Err(RequestError(format!(
+                "--out {}: not a folder",
+                dir.display()
+            )));
         }
         Ok(Self {
             dir,
@@ -334,12 +169,12 @@ impl OutputFolder {
 
     /// Fails when two articles would be summarized to the same file (the same path below
     /// two folders, or two files of the same name named on the command line).
-    pub fn check_distinct(&self, inputs: &[Input]) -> Result<(), UsageError> {
+    pub fn check_distinct(&self, inputs: &[Input]) -> Result<(), RequestError> {
         let mut owners: HashMap<PathBuf, &Path> = HashMap::new();
         for input in inputs {
             let summary = self.summary_path(&input.relative);
             if let Some(first) = owners.insert(summary.clone(), &input.path) {
-                return Err(UsageError(format!(
+                return Err(RequestError(format!(
                     "{} and {} would both be summarized to {}",
                     first.display(),
                     input.path.display(),
@@ -376,12 +211,12 @@ impl OutputFolder {
             _ => {}
         }
         let rendered = self.format.render(summary);
-        write_atomically(&self.summary_path(&input.relative), rendered.as_bytes())?;
+        output::write_atomically(&self.summary_path(&input.relative), rendered.as_bytes())?;
         let record = Record {
             input_sha256: input_sha256.to_string(),
             recipe: self.recipe.clone(),
         };
-        write_atomically(&record_path, &serde_json::to_vec(&record)?)
+        output::write_atomically(&record_path, &serde_json::to_vec(&record)?)
     }
 }
 
@@ -390,27 +225,6 @@ fn with_suffix(path: PathBuf, suffix: &str) -> PathBuf {
     let mut name = OsString::from(path.file_name().unwrap_or_default());
     name.push(suffix);
     path.with_file_name(name)
-}
-
-/// Writes `bytes` to a temporary file beside `path` and renames it into place, creating
-/// the folders on the way, so `path` never holds a partial file.
-/// A temporary file in `dir` to be renamed over an output file. Made readable by everyone
-/// the umask allows (`0644` before it), like any file a program writes, rather than the
-/// owner-only mode of a temporary file.
-pub fn temporary_file_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
-    let mut builder = tempfile::Builder::new();
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    builder.tempfile_in(dir)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().expect("an output file lives in a folder");
-    fs::create_dir_all(dir)?;
-    let mut file = temporary_file_in(dir)?;
-    file.write_all(bytes)?;
-    file.persist(path).map_err(|error| error.error)?;
-    Ok(())
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -423,31 +237,6 @@ pub enum Destination<'a> {
     Folder(OutputFolder),
     /// `--format jsonl`: one JSON object per article, failures included, to this writer.
     JsonLines(&'a mut dyn Write),
-}
-
-/// What became of an article, as the `status` field of a JSON line says it.
-#[derive(Debug, Clone, Copy, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum Status {
-    Ok,
-    Failed,
-}
-
-/// One line of `--format jsonl`: a summary's fields then `status`, or, for an article that
-/// failed, `input`, `status` and `error`.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Row<'a> {
-    Summarized {
-        #[serde(flatten)]
-        summary: &'a Summary,
-        status: Status,
-    },
-    Failed {
-        input: &'a str,
-        status: Status,
-        error: &'a str,
-    },
 }
 
 /// How a batch run went.
@@ -465,19 +254,6 @@ pub struct Tally {
     pub interrupted: bool,
     /// Wall time of the run, model loading included.
     pub seconds: f64,
-}
-
-impl Tally {
-    /// 130 when interrupted, else 1 when an article failed, else 0.
-    pub fn exit_code(&self) -> ExitCode {
-        if self.interrupted {
-            ExitCode::from(INTERRUPTED)
-        } else if self.failed > 0 {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        }
-    }
 }
 
 impl fmt::Display for Tally {
@@ -500,22 +276,6 @@ impl fmt::Display for Tally {
         }
         Ok(())
     }
-}
-
-/// Installs the Ctrl-C handler of a batch run and returns the flag it raises: the first
-/// Ctrl-C asks the run to stop after the article in flight, a second one exits at once
-/// (summaries are renamed into place whole, so none is left half-written).
-pub fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let raised = stop.clone();
-    ctrlc::set_handler(move || {
-        if raised.swap(true, Ordering::SeqCst) {
-            std::process::exit(INTERRUPTED.into());
-        }
-        eprintln!("\nabridge: stopping after the articles in flight (Ctrl-C again to stop now)");
-    })
-    .context("cannot install the Ctrl-C handler")?;
-    Ok(stop)
 }
 
 /// The model, loaded on first use, so that a run with nothing to do never loads it.
@@ -591,12 +351,7 @@ where
                     let input_name = input.path.display().to_string();
                     progress.suspend(|| eprintln!("abridge: {input_name}: {reason}"));
                     if let Destination::JsonLines(out) = destination {
-                        let row = Row::Failed {
-                            input: &input_name,
-                            status: Status::Failed,
-                            error: &reason,
-                        };
-                        write_row(*out, &row)?;
+                        output::write_failure_row(*out, &input_name, &reason)?;
                     }
                     progress.set_message(format!("{} failed", tally.failed));
                 }
@@ -656,11 +411,7 @@ where
                         format!("cannot write {}: {error}", path.display())
                     }),
                 Destination::JsonLines(out) => {
-                    let row = Row::Summarized {
-                        summary: &summary,
-                        status: Status::Ok,
-                    };
-                    write_row(*out, &row)?;
+                    output::write_summary_row(*out, &summary)?;
                     None
                 }
             };
@@ -670,17 +421,10 @@ where
 
 /// The article at `input` and the sha256 of its bytes.
 fn read_article(input: &Input) -> Result<(Article, String), InputError> {
-    let bytes = article::read_file(&input.path)?;
+    let bytes = input::read_file(&input.path)?;
     let name = input.path.display().to_string();
-    let article = article::from_bytes(&name, &bytes, Format::from_path(&input.path))?;
+    let article = input::from_bytes(&name, &bytes, Format::from_path(&input.path))?;
     Ok((article, sha256_hex(&bytes)))
-}
-
-fn write_row(out: &mut dyn Write, row: &Row) -> Result<()> {
-    serde_json::to_writer(&mut *out, row)?;
-    writeln!(out)?;
-    out.flush()?;
-    Ok(())
 }
 
 /// A bar of articles done, failures and time left on stderr when it is a terminal; hidden
@@ -702,6 +446,7 @@ fn progress_bar(articles: usize) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::{find_articles, InputProblem, Selection};
     use std::cell::Cell;
 
     /// Writes `files` (path below `root`, content) and returns `root`.
@@ -734,7 +479,7 @@ mod tests {
     }
 
     fn folder(dir: &Path, recipe: Recipe, force: bool) -> OutputFolder {
-        OutputFolder::new(dir.to_path_buf(), FileFormat::Text, recipe, force).unwrap()
+        OutputFolder::new(dir.to_path_buf(), output::Format::Text, recipe, force).unwrap()
     }
 
     /// A stand-in for the model: each summary is the article's first word.
@@ -748,7 +493,7 @@ mod tests {
             summary: article.text.split_whitespace().next().unwrap().to_string(),
             model: "test-model".into(),
             device: "cpu".into(),
-            input_words: article::word_count(&article.text),
+            input_words: crate::text::word_count(&article.text),
             input_tokens: 0,
             output_tokens: 0,
             chunks: 1,
@@ -890,7 +635,7 @@ mod tests {
             text.record_path(Path::new("world/b.md")),
             Path::new("out/.abridge/world/b.md.summary.txt.json")
         );
-        let json = OutputFolder::new(out.into(), FileFormat::Json, recipe(20), false).unwrap();
+        let json = OutputFolder::new(out.into(), output::Format::Json, recipe(20), false).unwrap();
         assert_eq!(
             json.summary_path(Path::new("a.txt")),
             Path::new("out/a.txt.summary.json")
@@ -909,7 +654,7 @@ mod tests {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/a.txt.summary.txt");
-        write_atomically(&path, b"A.").unwrap();
+        output::write_atomically(&path, b"A.").unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644 & !umask);
         assert_eq!(fs::read(&path).unwrap(), b"A.");
@@ -980,7 +725,7 @@ mod tests {
             relative: "a.txt".into(),
         };
         let out = root.join("out");
-        let summary = first_word(&article::read_path(&input.path).unwrap()).unwrap();
+        let summary = first_word(&input::read_path(&input.path).unwrap()).unwrap();
         let bytes = fs::read(&input.path).unwrap();
 
         let folder20 = folder(&out, recipe(20), false);
@@ -1053,7 +798,6 @@ mod tests {
         let (tally, loads) = run_counting_loads(&inputs, &mut destination, false);
         assert_eq!((tally.done, tally.up_to_date, tally.failed), (2, 0, 2));
         assert_eq!(loads, 1);
-        assert_eq!(tally.exit_code(), ExitCode::FAILURE);
         assert_eq!(
             fs::read_to_string(out.join("sub/b.md.summary.txt")).unwrap(),
             "Beta\n"
@@ -1072,7 +816,6 @@ mod tests {
             (tally.done, tally.up_to_date, tally.failed, loads),
             (2, 0, 0, 1)
         );
-        assert_eq!(tally.exit_code(), ExitCode::SUCCESS);
     }
 
     #[test]
@@ -1084,7 +827,6 @@ mod tests {
         let (tally, loads) = run_counting_loads(&inputs, &mut destination, true);
         assert!(tally.interrupted);
         assert_eq!((tally.done, tally.not_started, loads), (0, 2, 0));
-        assert_eq!(tally.exit_code(), ExitCode::from(130));
         assert_eq!(
             tally.to_string(),
             "done 0, up to date 0, failed 0; interrupted, 2 not started"

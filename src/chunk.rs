@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use crate::article::sentence_ranges;
+use crate::text::sentence_ranges;
 
 /// A contiguous slice of the input text and its token count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,7 +243,7 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
-    use crate::article::split_sentences;
+    use crate::text::split_sentences;
 
     fn words(text: &str) -> usize {
         text.split_whitespace().count()

@@ -6,7 +6,7 @@ use candle_core::Device;
 use serde::Serialize;
 
 /// The device a user asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
     /// A GPU when this build has one and the machine too, else the CPU.

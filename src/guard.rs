@@ -5,7 +5,7 @@
 //! its article is named as such ([`not_a_summary`]) and fails the article. (That article
 //! text never becomes a control token is the tokenizer's part: `model::tokens`.)
 
-use crate::article::{sentence_ranges, word_count};
+use crate::text::{sentence_ranges, word_count};
 use std::collections::HashSet;
 
 /// Chat-template markers other than ChatML's and Llama 3's `<|…|>` form.

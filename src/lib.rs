@@ -7,20 +7,24 @@
 //! summaries, [`batch`] runs whole folders resumably, [`bench`] measures speed, [`eval`]
 //! scores summaries, and [`cli`] turns command lines into calls.
 
-pub mod article;
 pub mod batch;
 pub mod bench;
 pub mod catalogue;
 pub mod chunk;
 pub mod cli;
 pub mod device;
+pub mod error;
 pub mod eval;
 pub mod fetch;
 pub mod generate;
 pub mod guard;
+pub mod input;
 pub mod kernels;
 pub mod model;
+pub mod output;
+pub mod provision;
 pub mod summarize;
+pub mod text;
 
 /// Helpers for the unit tests.
 #[cfg(test)]

@@ -2,14 +2,16 @@
 //! chunks — an article longer than one window is summarized part by part and the partial
 //! summaries merged, recursively, so no part of it is silently dropped.
 
-use crate::article::{split_sentences, word_count, Article};
 use crate::catalogue::{ModelSpec, PromptPiece};
 use crate::chunk::chunk_text;
 use crate::generate::{
     generate, generate_batch, DecodeOptions, Generation, Request, StopAt, StopReason,
 };
 use crate::guard::{not_a_summary, strip_chat_markup, without_instructions};
+use crate::input::Article;
 use crate::model::{tokens, LoadedModel};
+use crate::output::Summary;
+use crate::text::{ends_sentence, split_sentences, word_count};
 use anyhow::{bail, Result};
 use candle_core::Device;
 use serde::Serialize;
@@ -23,7 +25,7 @@ const SYSTEM_PROMPT: &str = "You are a news editor. You write accurate, concise 
 pub const DEFAULT_WINDOW: usize = 4096;
 
 /// How long a summary should be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Length {
     /// About 100 words.
@@ -42,7 +44,7 @@ impl Length {
 }
 
 /// The form of a summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Style {
     /// One paragraph: who did what, why, and the key figures.
@@ -97,29 +99,6 @@ impl Default for SummaryOptions {
             decode: DecodeOptions::default(),
         }
     }
-}
-
-/// One article's summary and how it was made; this is the JSON output's schema.
-#[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    pub input: String,
-    pub summary: String,
-    pub model: String,
-    pub device: String,
-    pub input_words: usize,
-    pub input_tokens: usize,
-    pub output_tokens: usize,
-    /// Chunks the article was split into (1 when it fit in one window).
-    pub chunks: usize,
-    pub seconds: f64,
-    /// Sentences of the article left out because they read as orders to the model (see
-    /// [`without_instructions`]); only in the JSON when there were some.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub instructions_left_out: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// A loaded model with its catalogue entry, ready to summarize articles.
@@ -677,12 +656,6 @@ fn confirmed_sentence(text: &str) -> Option<&str> {
     (!whole_words.is_empty() && ends_sentence(whole_words)).then_some(whole_words)
 }
 
-/// Whether `text` ends at the end of a sentence.
-fn ends_sentence(text: &str) -> bool {
-    let trimmed = text.trim_end().trim_end_matches(['"', '\'', ')', '”', '’']);
-    trimmed.ends_with(['.', '!', '?'])
-}
-
 /// Cleans a generated summary: one paragraph, no chat markup, no repeated sentence, no
 /// one-word "sentence" (an echoed word such as an injected "PWNED." is no sentence of a
 /// summary), and, when generation was cut by the token limit, no trailing half sentence.
@@ -773,13 +746,6 @@ mod tests {
         assert_eq!(confirmed_sentence("shot with a .22"), None);
         assert_eq!(confirmed_sentence("worth $1.5 bil"), None);
         assert_eq!(confirmed_sentence("Done"), None);
-    }
-
-    #[test]
-    fn sentence_ends_are_recognised_through_closing_quotes() {
-        assert!(ends_sentence("He said \"yes.\" "));
-        assert!(ends_sentence("Done!"));
-        assert!(!ends_sentence("The figure was 3"));
     }
 
     #[test]

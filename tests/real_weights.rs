@@ -6,7 +6,7 @@
 
 mod common;
 
-use abridge::article::split_sentences;
+use abridge::text::split_sentences;
 use common::{abridge_real, fixture, shared, stderr, stdout};
 use std::collections::HashSet;
 use std::fs;

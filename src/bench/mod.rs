@@ -9,11 +9,11 @@
 pub mod memory;
 pub mod render;
 
-use crate::article::Article;
 use crate::catalogue::ModelSpec;
 use crate::device::{self, DeviceChoice};
 use crate::generate::DecodeOptions;
-use crate::model;
+use crate::input::Article;
+use crate::provision;
 use crate::summarize::{article_instruction, Length, Style, Summarizer, SummaryOptions};
 use anyhow::{bail, Result};
 use candle_core::Device;
@@ -27,7 +27,7 @@ use std::time::Instant;
 pub const EXAMPLE_ARTICLE: &str = include_str!("../../examples/article.txt");
 
 /// The devices `--device` can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceSet {
     Cpu,
     Cuda,
@@ -196,9 +196,8 @@ fn measure(
     memory::reset_peak();
     progress(&format!("{name}: loading {}", spec.name));
     let started = Instant::now();
-    let loaded = model::load(path, &device)?;
+    let mut summarizer = provision::load(spec.clone(), path, device.clone())?;
     let load_s = started.elapsed().as_secs_f64();
-    let mut summarizer = Summarizer::new(loaded, spec.clone(), device.clone())?;
     let mut rounds = Vec::with_capacity(options.runs);
     for i in 0..=options.runs {
         progress(&if i == 0 {
@@ -329,7 +328,7 @@ mod tests {
 
     #[test]
     fn the_example_article_is_a_full_length_story() {
-        let words = crate::article::word_count(EXAMPLE_ARTICLE);
+        let words = crate::text::word_count(EXAMPLE_ARTICLE);
         assert!((700..=850).contains(&words), "{words} words");
     }
 }

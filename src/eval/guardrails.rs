@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::article::split_sentences;
+use crate::text::split_sentences;
 
 /// Summary sentences shorter than this many words are not checked for copying.
 pub const MIN_VERBATIM_WORDS: usize = 6;

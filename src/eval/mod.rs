@@ -1,9 +1,10 @@
-//! Scoring for `abridge eval`: reads the evaluation pairs, scores one system's summaries
-//! (ROUGE and guard-rail metrics) and renders the comparison table. It knows nothing of
-//! models: the caller produces the [`Prediction`]s.
+//! `abridge eval`: reads the evaluation pairs, produces the model's and the baseline's
+//! predictions ([`run`]), scores each system's summaries (ROUGE and guard-rail metrics) and
+//! renders the comparison table. Scoring knows nothing of models: it takes [`Prediction`]s.
 
 mod guardrails;
 mod rouge;
+mod run;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use guardrails::unsupported_tokens;
 pub use rouge::{lead3, reference_sentences, rouge, summary_sentences, RougeScores};
+pub use run::{lead3_predictions, summarize_rows, write_predictions};
 
 /// One evaluation pair: an article and its reference summary (PTB-tokenised, sentences
 /// joined by ` . `).

@@ -1,0 +1,221 @@
+//! Arguments shared by several subcommands: which model and where it runs, how fast, how
+//! tokens are chosen and what shapes a summary, with the checks that make a bad value a
+//! usage error.
+
+use super::spinner;
+use crate::catalogue::ModelSpec;
+use crate::device::{self, DeviceChoice};
+use crate::generate::DecodeOptions;
+use crate::provision;
+use crate::summarize::{Length, Style, Summarizer, SummaryOptions};
+use anyhow::Result;
+use clap::builder::RangedU64ValueParser;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Which model to run and where it comes from.
+#[derive(Debug, Clone, Args)]
+pub(super) struct ModelSourceArgs {
+    /// Catalogue name (see `abridge models list`) or a path to a GGUF file.
+    #[arg(long, short = 'm')]
+    pub(super) model: Option<String>,
+    /// Use local files only (also ABRIDGE_OFFLINE=1); never download.
+    #[arg(long)]
+    pub(super) offline: bool,
+}
+
+impl ModelSourceArgs {
+    /// The catalogue entry and verified local file of the model (see
+    /// [`provision::resolve`]).
+    pub fn resolve(&self) -> Result<(ModelSpec, PathBuf)> {
+        provision::resolve(self.model.as_deref(), self.offline)
+    }
+}
+
+/// How fast the model runs; these do not change what it writes.
+#[derive(Debug, Clone, Args)]
+pub(super) struct SpeedArgs {
+    /// CPU threads (default: one per core; more than the machine's cores are capped to
+    /// them, with a warning).
+    #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub(super) threads: Option<usize>,
+    /// Prompt tokens run through the model per forward pass.
+    #[arg(long, default_value_t = DecodeOptions::default().prefill_chunk,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub(super) prefill_chunk: usize,
+}
+
+/// Which model to run, where, and how fast.
+#[derive(Debug, Clone, Args)]
+pub(super) struct ModelArgs {
+    #[command(flatten)]
+    pub(super) source: ModelSourceArgs,
+    /// Where to run the model.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub(super) device: DeviceChoice,
+    #[command(flatten)]
+    pub(super) speed: SpeedArgs,
+    /// Summaries decoded together, each step reading the weights once for all of them
+    /// (folders, eval, and the parts of a long article); summaries come out as they would
+    /// one at a time.
+    #[arg(long, default_value_t = 1,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub(super) batch_size: usize,
+}
+
+/// How tokens are chosen.
+#[derive(Debug, Clone, Args)]
+pub(super) struct DecodingArgs {
+    /// Sampling temperature, 0 to 10; 0 is greedy and deterministic.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_temperature)]
+    pub(super) temperature: f64,
+    /// Nucleus sampling threshold (with --temperature above 0).
+    #[arg(long, value_parser = parse_probability)]
+    pub(super) top_p: Option<f64>,
+    /// Seed of the sampler (with --temperature above 0).
+    #[arg(long, default_value_t = DecodeOptions::default().seed)]
+    pub(super) seed: u64,
+    /// Penalty on recently generated tokens, 1 to 10; 1 turns it off.
+    #[arg(long, default_value_t = DecodeOptions::default().repeat_penalty,
+          value_parser = parse_repeat_penalty)]
+    pub(super) repeat_penalty: f32,
+    /// Never repeat an n-gram of this many tokens; 0 turns it off.
+    #[arg(long, default_value_t = DecodeOptions::default().no_repeat_ngram)]
+    pub(super) no_repeat_ngram: usize,
+    /// Beam search with this many beams (deterministic, about as slow per summary as
+    /// decoding that many together); 1 decodes greedily or samples.
+    #[arg(long, default_value_t = DecodeOptions::default().beams,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=16),
+          conflicts_with = "temperature")]
+    pub(super) beams: usize,
+}
+
+impl DecodingArgs {
+    pub(super) fn options(&self) -> DecodeOptions {
+        DecodeOptions {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            seed: self.seed,
+            repeat_penalty: self.repeat_penalty,
+            no_repeat_ngram: self.no_repeat_ngram,
+            beams: self.beams,
+            ..DecodeOptions::default()
+        }
+    }
+}
+
+/// A number in `range`, or why `s` is not one (NaN and infinities are not numbers here).
+fn parse_in<T>(s: &str, range: std::ops::RangeInclusive<T>, what: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    match s.parse::<T>() {
+        Ok(value) if range.contains(&value) => Ok(value),
+        _ => Err(format!(
+            "`{s}` is not {what} from {} to {}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+fn parse_temperature(s: &str) -> Result<f64, String> {
+    parse_in(s, 0.0..=10.0, "a temperature")
+}
+
+fn parse_repeat_penalty(s: &str) -> Result<f32, String> {
+    parse_in(s, 1.0..=10.0, "a repetition penalty")
+}
+
+fn parse_probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
+        _ => Err(format!("`{s}` is not a probability in (0, 1]")),
+    }
+}
+
+/// What shapes each summary (shared by `summarize` and `eval`, whose defaults differ: see
+/// [`SummaryDefaults`]).
+#[derive(Debug, Args)]
+pub(super) struct SummaryArgs {
+    /// Summary length: short ≈ 100 words, long ≈ 200 words [default: short; eval: 45 words].
+    #[arg(long, value_enum)]
+    pub(super) length: Option<Length>,
+    /// Target length in words (overrides --length).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(10..=1000))]
+    pub(super) words: Option<u16>,
+    /// Form of the summary: a paragraph, or 2-3 highlight sentences [default:
+    /// paragraph; eval: highlights].
+    #[arg(long, value_enum)]
+    pub(super) style: Option<Style>,
+    /// Largest prompt given to the model at once, in tokens; longer articles are
+    /// summarized in parts and merged (default: the model's context, at most 4096).
+    #[arg(long)]
+    pub(super) window: Option<usize>,
+    /// Give the model's output exactly as generated: no length stop, no tidying, no check
+    /// that it is a summary (to compare abridge with another engine).
+    #[arg(long)]
+    pub(super) raw: bool,
+    #[command(flatten)]
+    pub(super) decoding: DecodingArgs,
+}
+
+/// The style and length a command uses when the user gives none.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SummaryDefaults {
+    pub(super) style: Style,
+    pub(super) words: usize,
+}
+
+/// `summarize`: a paragraph of about 100 words.
+pub(super) const SUMMARIZE_DEFAULTS: SummaryDefaults = SummaryDefaults {
+    style: Style::Paragraph,
+    words: Length::Short.words(),
+};
+
+/// `eval`: the configuration that scored best on CNN/DailyMail (`docs/quality.md`); a 45-word
+/// target ends near 56 words (generation stops at the first sentence end past it), about
+/// the reference highlights' length.
+pub(super) const EVAL_DEFAULTS: SummaryDefaults = SummaryDefaults {
+    style: Style::Highlights,
+    words: 45,
+};
+
+impl SummaryArgs {
+    pub(super) fn options(&self, model: &ModelArgs, defaults: SummaryDefaults) -> SummaryOptions {
+        let words = match (self.words, self.length) {
+            (Some(words), _) => usize::from(words),
+            (None, Some(length)) => length.words(),
+            (None, None) => defaults.words,
+        };
+        SummaryOptions {
+            words,
+            style: self.style.unwrap_or(defaults.style),
+            window: self.window,
+            raw: self.raw,
+            decode: DecodeOptions {
+                prefill_chunk: model.speed.prefill_chunk,
+                ..self.decoding.options()
+            },
+            ..SummaryOptions::default()
+        }
+    }
+}
+
+impl ModelArgs {
+    /// Resolves, verifies and loads the model on the chosen device.
+    pub fn load(&self) -> Result<Summarizer> {
+        device::set_threads(self.speed.threads)?;
+        let (spec, path) = self.source.resolve()?;
+        let device = device::open(self.device)?;
+        let spinner = spinner(format!("loading {}", spec.name));
+        let summarizer = provision::load(spec, &path, device)?;
+        spinner.finish_and_clear();
+        Ok(summarizer.with_batch_size(self.batch_size))
+    }
+
+    /// The model's name and sha256, without loading it (see [`provision::identity`]).
+    pub fn identity(&self) -> Result<(String, String)> {
+        provision::identity(self.source.model.as_deref(), self.source.offline)
+    }
+}

@@ -1,0 +1,100 @@
+//! `abridge bench`: a model's speed on each device, as a table or JSON lines.
+
+use super::args::{ModelSourceArgs, SpeedArgs};
+use super::spinner;
+use crate::bench::{self, BenchOptions, BenchText, DeviceSet};
+use crate::device;
+use crate::error::RequestError;
+use crate::input::{self, Format};
+use anyhow::Result;
+use clap::builder::RangedU64ValueParser;
+use clap::Args;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(super) struct BenchArgs {
+    #[command(flatten)]
+    source: ModelSourceArgs,
+    /// Devices to measure, comma-separated; `all` is the CPU and every GPU kind. Devices this
+    /// build or machine lacks are reported as skipped, with the reason.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+    device: Vec<DeviceSet>,
+    /// The article to put in the prompt, used as it is (default: a built-in example article
+    /// of about 800 words); the summary reads it as `summarize` does.
+    #[arg(long)]
+    prompt_file: Option<PathBuf>,
+    /// Instruction before the article in the prompt, instead of abridge's own (to match
+    /// another engine's prompt token for token).
+    #[arg(long)]
+    instruction: Option<String>,
+    /// Tokens generated per run; the end token does not stop them, so runs compare.
+    #[arg(long, default_value_t = BenchOptions::default().gen_tokens,
+          value_parser = RangedU64ValueParser::<usize>::new().range(2..))]
+    gen: usize,
+    /// Measured runs after one warm-up run; the medians are reported.
+    #[arg(long, default_value_t = BenchOptions::default().runs,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    runs: usize,
+    /// Target length of the measured summary, in words.
+    #[arg(long, default_value_t = BenchOptions::default().summary_words,
+          value_parser = RangedU64ValueParser::<usize>::new().range(10..=1000))]
+    words: usize,
+    #[command(flatten)]
+    speed: SpeedArgs,
+    /// One JSON object per device per line instead of a table (fields: docs/bench.md).
+    #[arg(long)]
+    json: bool,
+}
+
+/// The article a benchmark runs on: the file given, or the built-in example.
+fn bench_text(prompt_file: Option<&Path>) -> Result<BenchText> {
+    let Some(path) = prompt_file else {
+        let raw = bench::EXAMPLE_ARTICLE.to_string();
+        let article = input::from_bytes("<example>", raw.as_bytes(), Format::Text)?;
+        return Ok(BenchText { raw, article });
+    };
+    let article = input::read_path(path)?;
+    let raw = std::fs::read_to_string(path)
+        .map_err(|e| RequestError(format!("{}: cannot read ({e})", path.display())))?;
+    Ok(BenchText { raw, article })
+}
+
+pub(super) fn run(args: BenchArgs) -> Result<ExitCode> {
+    let text = bench_text(args.prompt_file.as_deref())?;
+    device::set_threads(args.speed.threads)?;
+    let (spec, path) = args.source.resolve()?;
+    let options = BenchOptions {
+        gen_tokens: args.gen,
+        runs: args.runs,
+        prefill_chunk: args.speed.prefill_chunk,
+        instruction: args.instruction,
+        summary_words: args.words,
+    };
+    let spinner = spinner(String::new());
+    let reports = bench::run(
+        &spec,
+        &path,
+        &bench::devices(&args.device),
+        &text,
+        &options,
+        &mut |step| spinner.set_message(step.to_string()),
+        &mut |report| {
+            if args.json {
+                spinner.suspend(|| -> Result<()> {
+                    let mut stdout = io::stdout().lock();
+                    writeln!(stdout, "{}", bench::render::json_line(report)?)?;
+                    Ok(stdout.flush()?)
+                })?;
+            }
+            Ok(())
+        },
+    )?;
+    spinner.finish_and_clear();
+    if !args.json {
+        print!("{}", bench::render::table(&reports));
+        io::stdout().flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

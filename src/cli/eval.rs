@@ -1,0 +1,97 @@
+//! `abridge eval`: the model's summaries of an evaluation set scored beside LEAD-3.
+
+use super::args::{ModelArgs, SummaryArgs, EVAL_DEFAULTS};
+use crate::error::RequestError;
+use crate::eval;
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Baselines `eval` can score next to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Baseline {
+    /// The article's first three sentences.
+    Lead3,
+    /// No baseline.
+    None,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct EvalArgs {
+    /// JSON Lines file of `{"id", "article", "reference"}` rows.
+    data: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Evaluate only the first N rows.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Write each row's `{"id", "summary"}` to this JSON Lines file.
+    #[arg(long)]
+    predictions: Option<PathBuf>,
+    /// Baseline scored on the same rows.
+    #[arg(long, value_enum, default_value_t = Baseline::Lead3)]
+    baseline: Baseline,
+    /// Print one JSON object with every system's scores instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    summary: SummaryArgs,
+}
+
+pub(super) fn run(args: EvalArgs) -> Result<ExitCode> {
+    let rows =
+        eval::read_rows(&args.data, args.limit).map_err(|e| RequestError(format!("{e:#}")))?;
+    if rows.is_empty() {
+        return Err(RequestError(format!("{}: no rows to evaluate", args.data.display())).into());
+    }
+    let options = args.summary.options(&args.model, EVAL_DEFAULTS);
+    let mut summarizer = args.model.load()?;
+    let progress = ProgressBar::new(rows.len() as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} articles, {elapsed} (eta {eta})")
+            .expect("valid template"),
+    );
+    if !io::stderr().is_terminal() {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let predictions = eval::summarize_rows(
+        &mut summarizer,
+        &rows,
+        &options,
+        args.model.batch_size,
+        &mut |row, error| {
+            if let Some(error) = error {
+                progress.suspend(|| {
+                    let data = args.data.display();
+                    eprintln!("abridge: {data}: row {}: {error:#}", row.id)
+                });
+            }
+            progress.inc(1);
+        },
+    )?;
+    progress.finish_and_clear();
+    if let Some(path) = &args.predictions {
+        eval::write_predictions(path, &predictions)?;
+    }
+    let mut systems = vec![eval::score_system(
+        &summarizer.spec().name,
+        &rows,
+        &predictions,
+    )];
+    if args.baseline == Baseline::Lead3 {
+        let lead3 = eval::lead3_predictions(&rows);
+        systems.push(eval::score_system("lead3", &rows, &lead3));
+    }
+    let mut stdout = io::stdout().lock();
+    if args.json {
+        let report =
+            serde_json::json!({ "data": args.data, "rows": rows.len(), "systems": systems });
+        writeln!(stdout, "{report}")?;
+    } else {
+        write!(stdout, "{}", eval::render_table(&systems))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

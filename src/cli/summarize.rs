@@ -1,0 +1,248 @@
+//! `abridge summarize`: one article or many to standard output, or a batch into `--out`
+//! or as JSON Lines, with Ctrl-C stopping a batch after the articles in flight.
+
+use super::args::{ModelArgs, SummaryArgs, SUMMARIZE_DEFAULTS};
+use super::{is_broken_pipe, spinner, INTERRUPTED};
+use crate::batch::{self, Destination, OutputFolder, Recipe, Shard, Tally};
+use crate::error::RequestError;
+use crate::input::{self, Article, InputError, Selection};
+use crate::output::{self, Summary};
+use crate::summarize::{Summarizer, SummaryOptions};
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, ValueEnum};
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Output formats of `summarize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// The summary text (streamed as it is generated on a terminal).
+    Text,
+    /// One JSON object per article (see the README for the fields).
+    Json,
+    /// One JSON object per article with its `status`, failures included (see the README);
+    /// streams a whole batch to standard output, without --out.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct SummarizeArgs {
+    /// Articles (.txt, .md, .html) or folders of them; none or `-` reads standard input.
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    #[command(flatten)]
+    summary: SummaryArgs,
+    /// Write one summary file per article under this folder, mirroring the input tree;
+    /// a re-run skips the summaries that are up to date.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// In folders, take the files matching this pattern (matched against the path below
+    /// the folder) instead of .txt, .text, .md, .markdown, .html and .htm; repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    glob: Vec<String>,
+    /// Redo summaries that are up to date (with --out).
+    #[arg(long, requires = "out")]
+    force: bool,
+    /// Summarize only shard K of N (0 ≤ K < N), picked by a stable hash of each article's
+    /// path below its folder, so N machines can split one folder (with --out or --format jsonl).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
+}
+
+/// The articles named on the command line, read and cleaned; standard input when none.
+fn read_inputs(paths: &[PathBuf], globs: &[String]) -> Result<Vec<Result<Article, InputError>>> {
+    if paths.is_empty() || paths.iter().all(|p| p.as_os_str() == "-") {
+        return Ok(vec![input::read_stdin()]);
+    }
+    if paths.iter().any(|p| p.as_os_str() == "-") {
+        return Err(RequestError("`-` (standard input) cannot be mixed with paths".into()).into());
+    }
+    let files = input::find_articles(paths, &Selection::new(globs, None)?)?;
+    Ok(files.iter().map(|f| input::read_path(&f.path)).collect())
+}
+
+pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
+    if args.out.is_some() || args.format == OutputFormat::Jsonl {
+        return summarize_batch(args);
+    }
+    if args.shard.is_some() {
+        return Err(RequestError("--shard needs --out or --format jsonl".into()).into());
+    }
+    let inputs = read_inputs(&args.paths, &args.glob)?;
+    if let [Err(_)] = inputs.as_slice() {
+        // A single unusable input is an input error.
+        let err = inputs.into_iter().next().expect("one input").unwrap_err();
+        return Err(err.into());
+    }
+    let options = args.summary.options(&args.model, SUMMARIZE_DEFAULTS);
+    let mut summarizer = args.model.load()?;
+    let stdout_is_terminal = io::stdout().is_terminal();
+    let show_headers = inputs.len() > 1 && args.format == OutputFormat::Text;
+    let mut failed = 0;
+    for input in inputs {
+        let article = match input {
+            Ok(article) => article,
+            Err(err) => {
+                eprintln!("abridge: {err}");
+                failed += 1;
+                continue;
+            }
+        };
+        if show_headers {
+            println!("==> {} <==", article.source);
+        }
+        match summarize_one(
+            &mut summarizer,
+            &article,
+            &options,
+            args.format,
+            stdout_is_terminal,
+        ) {
+            Ok(()) => {}
+            Err(err) if is_broken_pipe(&err) => return Ok(ExitCode::SUCCESS),
+            Err(err) => {
+                eprintln!(
+                    "abridge: {}: {}",
+                    article.source,
+                    format!("{err:#}").replace('\n', " ")
+                );
+                failed += 1;
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `summarize --out DIR` or `--format jsonl`: a batch run over files and folders.
+fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
+    let format = match (args.format, &args.out) {
+        (OutputFormat::Jsonl, Some(_)) => {
+            let message = "--format jsonl streams to standard output; with --out use text or json";
+            return Err(RequestError(message.into()).into());
+        }
+        (OutputFormat::Jsonl, None) => None,
+        (OutputFormat::Text, _) => Some(output::Format::Text),
+        (OutputFormat::Json, _) => Some(output::Format::Json),
+    };
+    if args.paths.is_empty() || args.paths.iter().any(|p| p.as_os_str() == "-") {
+        let message =
+            "a batch (--out or --format jsonl) reads files and folders, not standard input";
+        return Err(RequestError(message.into()).into());
+    }
+    if let Some(out) = &args.out {
+        batch::check_out_folder(out, &args.paths)?;
+    }
+    let selection = Selection::new(&args.glob, args.out.as_deref())?;
+    let mut inputs = input::find_articles(&args.paths, &selection)?;
+    let options = args.summary.options(&args.model, SUMMARIZE_DEFAULTS);
+    let mut stdout = io::stdout();
+    let mut destination = match (&args.out, format) {
+        (Some(dir), Some(format)) => {
+            let (model, model_sha256) = args.model.identity()?;
+            let recipe = Recipe::new(model, model_sha256, &options);
+            let folder = OutputFolder::new(dir.clone(), format, recipe, args.force)?;
+            folder.check_distinct(&inputs)?;
+            Destination::Folder(folder)
+        }
+        _ => Destination::JsonLines(&mut stdout),
+    };
+    if let Some(shard) = args.shard {
+        inputs.retain(|input| shard.contains(&input.relative));
+    }
+    let stop = stop_on_ctrl_c()?;
+    let group = args.model.batch_size;
+    let tally = batch::run(&inputs, &mut destination, &stop, group, || {
+        let mut summarizer = args.model.load()?;
+        Ok(move |articles: &[Article]| {
+            summarizer
+                .summarize_many(articles, &options)
+                .unwrap_or_else(|error| {
+                    let reason = format!("{error:#}");
+                    articles
+                        .iter()
+                        .map(|_| Err(anyhow!(reason.clone())))
+                        .collect()
+                })
+        })
+    })?;
+    eprintln!("abridge: {tally}");
+    Ok(exit_code(&tally))
+}
+
+fn summarize_one(
+    summarizer: &mut Summarizer,
+    article: &Article,
+    options: &SummaryOptions,
+    format: OutputFormat,
+    stdout_is_terminal: bool,
+) -> Result<()> {
+    let mut stdout = io::stdout().lock();
+    let summary: Summary = if format == OutputFormat::Text && stdout_is_terminal {
+        let mut print = |piece: &str| {
+            // A failed terminal write shows up again at the final newline.
+            let _ = write!(stdout, "{piece}");
+            let _ = stdout.flush();
+        };
+        let summary = summarizer.summarize(article, options, Some(&mut print))?;
+        writeln!(stdout)?;
+        summary
+    } else {
+        let spinner = spinner(format!("summarizing {}", article.source));
+        let summary = summarizer.summarize(article, options, None)?;
+        spinner.finish_and_clear();
+        match format {
+            OutputFormat::Text => writeln!(stdout, "{}", summary.summary)?,
+            // JSON lines are batch output (`summarize_batch`); never here.
+            OutputFormat::Json | OutputFormat::Jsonl => {
+                writeln!(stdout, "{}", serde_json::to_string(&summary)?)?
+            }
+        }
+        summary
+    };
+    stdout.flush()?;
+    if summary.chunks > 1 {
+        eprintln!(
+            "abridge: {}: {} tokens summarized in {} parts and merged",
+            article.source, summary.input_tokens, summary.chunks
+        );
+    }
+    Ok(())
+}
+
+/// Installs the Ctrl-C handler of a batch run and returns the flag it raises: the first
+/// Ctrl-C asks the run to stop after the article in flight, a second one exits at once
+/// (summaries are renamed into place whole, so none is left half-written).
+fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let raised = stop.clone();
+    ctrlc::set_handler(move || {
+        if raised.swap(true, Ordering::SeqCst) {
+            std::process::exit(INTERRUPTED.into());
+        }
+        eprintln!("\nabridge: stopping after the articles in flight (Ctrl-C again to stop now)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// 130 when the batch was interrupted, else 1 when an article failed, else 0.
+fn exit_code(tally: &Tally) -> ExitCode {
+    if tally.interrupted {
+        ExitCode::from(INTERRUPTED)
+    } else if tally.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,145 @@
+//! Finding the articles under the paths a user names: files taken as they are, folders
+//! walked recursively (following links) for the files a [`Selection`] takes — by extension
+//! or by `--glob`, hidden entries and the output folder skipped — in a stable order, each
+//! file once.
+
+use super::{InputError, InputProblem};
+use crate::error::RequestError;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// File extensions (lower-case) that a folder walk takes as articles when no `--glob` is given.
+const ARTICLE_EXTENSIONS: &[&str] = &["txt", "text", "md", "markdown", "html", "htm"];
+
+/// An article file named on the command line or found under a folder named there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// Where to read it.
+    pub path: PathBuf,
+    /// Its path below the folder named on the command line, or its file name when it was
+    /// named itself: where its summary goes under `--out`, and what picks its shard.
+    pub relative: PathBuf,
+}
+
+/// Which files a folder walk takes.
+#[derive(Debug)]
+pub struct Selection {
+    /// `--glob` patterns, matched against the path below the folder; `None` takes the
+    /// article extensions.
+    globs: Option<GlobSet>,
+    /// A folder never walked into (the output folder), canonical.
+    skip: Option<PathBuf>,
+}
+
+impl Selection {
+    /// Files matching one of `globs` (with none, the article extensions), never inside
+    /// the folder `skip`.
+    pub fn new(globs: &[String], skip: Option<&Path>) -> Result<Self, RequestError> {
+        let globs = if globs.is_empty() {
+            None
+        } else {
+            let mut set = GlobSetBuilder::new();
+            for glob in globs {
+                set.add(Glob::new(glob).map_err(|e| RequestError(format!("--glob: {e}")))?);
+            }
+            Some(
+                set.build()
+                    .map_err(|e| RequestError(format!("--glob: {e}")))?,
+            )
+        };
+        Ok(Self {
+            globs,
+            skip: skip.and_then(|dir| fs::canonicalize(dir).ok()),
+        })
+    }
+
+    fn takes(&self, relative: &Path) -> bool {
+        match &self.globs {
+            Some(globs) => globs.is_match(relative),
+            None => relative.extension().is_some_and(|extension| {
+                ARTICLE_EXTENSIONS
+                    .contains(&extension.to_string_lossy().to_ascii_lowercase().as_str())
+            }),
+        }
+    }
+
+    fn is_skipped_folder(&self, folder: &Path) -> bool {
+        self.skip
+            .as_ref()
+            .is_some_and(|skip| fs::canonicalize(folder).is_ok_and(|folder| &folder == skip))
+    }
+}
+
+/// The articles under `paths`, in a stable order: the paths in command-line order, the
+/// files of each folder sorted by their path below it. A file named itself is taken
+/// whatever its name; folders are walked recursively (following links) for the files the
+/// selection takes, skipping hidden entries. A file reached twice is taken once.
+pub fn find_articles(paths: &[PathBuf], selection: &Selection) -> Result<Vec<Input>, InputError> {
+    let mut inputs = Vec::new();
+    for path in paths {
+        let name = path.display().to_string();
+        let metadata = fs::metadata(path).map_err(|error| InputError::from_io(&name, error))?;
+        if !metadata.is_dir() {
+            let file_name = path.file_name().unwrap_or(path.as_os_str());
+            inputs.push(Input {
+                path: path.clone(),
+                relative: PathBuf::from(file_name),
+            });
+            continue;
+        }
+        let walk = walkdir::WalkDir::new(path)
+            .follow_links(true)
+            .into_iter()
+            .filter_entry(|entry| {
+                entry.depth() == 0
+                    || !(is_hidden(entry.file_name())
+                        || entry.file_type().is_dir() && selection.is_skipped_folder(entry.path()))
+            });
+        let mut found = Vec::new();
+        for entry in walk {
+            let entry = entry.map_err(|error| walk_error(&name, error))?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let relative = entry
+                .path()
+                .strip_prefix(path)
+                .expect("a walk stays below its root")
+                .to_path_buf();
+            if selection.takes(&relative) {
+                found.push(Input {
+                    path: entry.into_path(),
+                    relative,
+                });
+            }
+        }
+        if found.is_empty() {
+            return Err(InputError::rejected(&name, InputProblem::NoArticles));
+        }
+        found.sort_by(|a, b| a.relative.cmp(&b.relative));
+        inputs.extend(found);
+    }
+    let mut seen = HashSet::new();
+    inputs.retain(|input| {
+        seen.insert(fs::canonicalize(&input.path).unwrap_or_else(|_| input.path.clone()))
+    });
+    Ok(inputs)
+}
+
+fn walk_error(root: &str, error: walkdir::Error) -> InputError {
+    let name = error
+        .path()
+        .map_or_else(|| root.to_string(), |path| path.display().to_string());
+    let error = error
+        .into_io_error()
+        .unwrap_or_else(|| io::Error::other("filesystem loop"));
+    InputError::from_io(&name, error)
+}
+
+fn is_hidden(file_name: &OsStr) -> bool {
+    file_name.to_string_lossy().starts_with('.')
+}

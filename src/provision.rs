@@ -1,0 +1,95 @@
+//! Getting a model ready to summarize with: resolve what the user named (a catalogue name,
+//! the default model, or a GGUF file by path) to its catalogue entry and a verified local
+//! file (`crate::fetch`), and load it on a device. The command line, `bench` and `eval` all
+//! come through here.
+
+use crate::catalogue::{self, ModelSpec};
+use crate::error::RequestError;
+use crate::fetch::{self, FetchOptions};
+use crate::model;
+use crate::summarize::Summarizer;
+use anyhow::Result;
+use candle_core::Device;
+use std::path::{Path, PathBuf};
+
+/// A model named by the user.
+enum Choice {
+    /// A catalogue entry (the default one when none is named).
+    Catalogue(ModelSpec),
+    /// A GGUF file given by path.
+    File(PathBuf),
+}
+
+/// What `name` names: a path to a GGUF file (one that ends in `.gguf` or exists), else a
+/// catalogue name; `None` is the default model.
+fn choose(name: Option<&str>) -> Result<Choice> {
+    Ok(match name {
+        None => Choice::Catalogue(catalogue::default_model()),
+        Some(name) if name.ends_with(".gguf") || Path::new(name).is_file() => {
+            let path = PathBuf::from(name);
+            if !path.is_file() {
+                return Err(RequestError(format!("{name}: model file not found")).into());
+            }
+            Choice::File(path)
+        }
+        Some(name) => Choice::Catalogue(catalogue::find(name)?),
+    })
+}
+
+/// The catalogue entry and verified local file of the model `name` names (see [`choose`]):
+/// a catalogue model is fetched if needed (never when `offline`); a GGUF file is used as it
+/// is, with the catalogue entry of the same file name or an entry of its own.
+pub fn resolve(name: Option<&str>, offline: bool) -> Result<(ModelSpec, PathBuf)> {
+    match choose(name)? {
+        Choice::Catalogue(spec) => {
+            let path = fetch::resolve(&spec, &FetchOptions::from_env(offline))?;
+            Ok((spec, path))
+        }
+        Choice::File(path) => Ok((local_file_spec(&path)?, path)),
+    }
+}
+
+/// The catalogue entry for a GGUF file given by path: the entry with the same file name,
+/// or else an entry named after the file with its family's chat template (the family read
+/// from the file's header).
+fn local_file_spec(path: &Path) -> Result<ModelSpec> {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut spec = match catalogue::all().into_iter().find(|spec| spec.file == file) {
+        Some(spec) => spec,
+        None => ModelSpec::for_local_file(
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            format!("local file {}", path.display()),
+            model::family_of(path)?,
+        ),
+    };
+    spec.sources.clear();
+    Ok(spec)
+}
+
+/// The name and sha256 of the model `name` names, without loading it: the catalogue's
+/// published hash (nothing is read or fetched), else the hash of the file, recorded once
+/// beside it.
+pub fn identity(name: Option<&str>, offline: bool) -> Result<(String, String)> {
+    if let Choice::Catalogue(ModelSpec {
+        name,
+        sha256: Some(sha256),
+        ..
+    }) = choose(name)?
+    {
+        return Ok((name, sha256));
+    }
+    let (spec, path) = resolve(name, offline)?;
+    let sha256 = fetch::file_sha256(&spec, &FetchOptions::from_env(offline), &path)?;
+    Ok((spec.name, sha256))
+}
+
+/// Loads the model file `path` of `spec` on `device`, ready to summarize.
+pub fn load(spec: ModelSpec, path: &Path, device: Device) -> Result<Summarizer> {
+    let loaded = model::load(path, &device)?;
+    Summarizer::new(loaded, spec, device)
+}
