@@ -15,7 +15,7 @@
 // that they are unrolled register blocks.
 #![allow(clippy::needless_range_loop)]
 
-use super::quantize::ActRow;
+use super::layout::ActRow;
 use super::repack::{Block32, Q4K, Q6K, QK_K, TILE};
 use std::arch::x86_64::*;
 
@@ -35,7 +35,7 @@ fn hmax(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)))
 }
 
-/// AVX2 version of [`super::quantize::quantize_group_scalar`] (bit-identical results).
+/// AVX2 version of [`super::scalar::quantize_group`] (bit-identical results).
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.

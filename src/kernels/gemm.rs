@@ -6,9 +6,10 @@
 //! rows. A kernel call covers one 8-row weight tile. Decode (`m = 1`) degenerates to a threaded
 //! GEMV.
 
-use super::quantize::{ActRow, QActs};
-use super::repack::{Kind32, Packed, TILE};
-use super::{scalar, Isa, IsaKind};
+use super::layout::ActRow;
+use super::quantize::QActs;
+use super::repack::{Packed, TILE};
+use super::{dispatch, Isa};
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -134,40 +135,7 @@ fn dot_rows<const R: usize>(
     put: &impl Fn(usize, usize, &[[f32; TILE]]),
 ) {
     let a: [ActRow; R] = std::array::from_fn(|i| acts.row(r0 + i));
-    match isa.0 {
-        #[cfg(target_arch = "x86_64")]
-        IsaKind::Avx2 => {
-            use super::avx2::{self, dot_b32};
-            // SAFETY: an `IsaKind::Avx2` only exists after runtime detection of AVX2 and FMA
-            // (see `Isa::avx2`), and each `KIND` const matches the block kind it is called for.
-            let kernel = |u: usize| unsafe {
-                match p {
-                    Packed::B32(b) => match b.kind {
-                        Kind32::Q4_0 => dot_b32::<{ avx2::Q4_0 }, R>(b, u, &a),
-                        Kind32::Q4_1 => dot_b32::<{ avx2::Q4_1 }, R>(b, u, &a),
-                        Kind32::Q5_0 => dot_b32::<{ avx2::Q5_0 }, R>(b, u, &a),
-                        Kind32::Q5_1 => dot_b32::<{ avx2::Q5_1 }, R>(b, u, &a),
-                        Kind32::Q8_0 => dot_b32::<{ avx2::Q8_0 }, R>(b, u, &a),
-                    },
-                    Packed::Q4K(q) => avx2::dot_q4k::<R>(q, u, &a),
-                    Packed::Q6K(q) => avx2::dot_q6k::<R>(q, u, &a),
-                }
-            };
-            for u in tiles {
-                put(r0, u, &kernel(u));
-            }
-        }
-        IsaKind::Scalar => {
-            for u in tiles {
-                let v = a.map(|a| {
-                    std::array::from_fn(|i| match p {
-                        Packed::B32(b) => scalar::dot_b32(b, u * TILE + i, a),
-                        Packed::Q4K(q) => scalar::dot_q4k(q, u * TILE + i, a),
-                        Packed::Q6K(q) => scalar::dot_q6k(q, u * TILE + i, a),
-                    })
-                });
-                put(r0, u, &v);
-            }
-        }
+    for u in tiles {
+        put(r0, u, &dispatch::dot_tile(isa, p, u, &a));
     }
 }

@@ -1,8 +1,9 @@
 //! Fast CPU quantized matmuls for GGUF weights (`x · Wᵀ` with W quantized, x f32).
 //!
 //! Weights are repacked once at load (`repack`: rows interleaved 8 at a time, about the GGUF
-//! size); each call quantizes the activations to 8-bit groups (`quantize`) and runs integer dot
-//! products (`avx2`, or the portable `scalar` fallback) under a tiled, threaded driver (`gemm`).
+//! size); each call quantizes the activations to 8-bit groups (`quantize`, into the `layout`
+//! the kernels read) and runs integer dot products (`avx2`, or the portable `scalar`
+//! kernels, picked in one place: `dispatch`) under a tiled, threaded driver (`gemm`).
 //! The instruction set is detected at runtime; threads come from rayon's global pool
 //! (`RAYON_NUM_THREADS`). There is no AVX-512/VNNI kernel: the target machine lacks those.
 //!
@@ -13,7 +14,9 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod dispatch;
 mod gemm;
+mod layout;
 mod quantize;
 mod repack;
 mod scalar;

@@ -3,7 +3,8 @@
 //! like Q8_K; the last group of a row may be shorter) and i16 sums per 16 values, which feed the
 //! min/offset corrections (`Σ w·x = d·Σ c·x + m·Σ x`) without touching the values again.
 
-use super::{Isa, IsaKind};
+use super::layout::ActRow;
+use super::{dispatch, Isa};
 use rayon::prelude::*;
 
 /// Row padding: one K-quant super-block, or 8 blocks of 32 (read as one vector of 8 lanes).
@@ -26,16 +27,6 @@ pub struct QActs {
     pub sums: Vec<f32>,
     /// Group 256 only: `m * kp / 32` sums of 32 consecutive `qs` (what a Q4_K min multiplies).
     pub sums32: Vec<i16>,
-}
-
-/// One quantized activation row, as the dot-product kernels read it.
-#[derive(Clone, Copy)]
-pub struct ActRow<'a> {
-    pub qs: &'a [i8],
-    pub d: &'a [f32],
-    pub bsums: &'a [i16],
-    pub sums: &'a [f32],
-    pub sums32: &'a [i16],
 }
 
 impl QActs {
@@ -106,26 +97,6 @@ fn quantize_row(
     for (g, xg) in x.chunks(group).enumerate() {
         let qg = &mut qs[g * group..g * group + xg.len()];
         let bg = &mut bsums[g * group / 16..(g * group + xg.len()) / 16];
-        d[g] = match isa.0 {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `IsaKind::Avx2` is only constructed after runtime detection of AVX2 and FMA;
-            // the slices have the lengths the function requires (checked by its asserts).
-            IsaKind::Avx2 => unsafe { super::avx2::quantize_group(xg, qg, bg) },
-            IsaKind::Scalar => quantize_group_scalar(xg, qg, bg),
-        };
+        d[g] = dispatch::quantize_group(isa, xg, qg, bg);
     }
-}
-
-/// Quantizes one group (length a multiple of 32); returns its scale.
-pub fn quantize_group_scalar(x: &[f32], qs: &mut [i8], bsums: &mut [i16]) -> f32 {
-    let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
-    let d = amax / 127.0;
-    let id = if d > 0.0 { 1.0 / d } else { 0.0 };
-    for (q, v) in qs.iter_mut().zip(x) {
-        *q = (v * id).round_ties_even() as i8;
-    }
-    for (s, q16) in bsums.iter_mut().zip(qs.chunks(16)) {
-        *s = q16.iter().map(|&q| q as i16).sum();
-    }
-    d
 }

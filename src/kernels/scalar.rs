@@ -2,7 +2,7 @@
 //! block with the same scale algebra as the SIMD kernels. Used where AVX2 is missing and as the
 //! readable reference the SIMD paths are tested against.
 
-use super::quantize::ActRow;
+use super::layout::ActRow;
 use super::repack::{Block32, Q4K, Q6K, QK_K};
 
 pub fn dot_b32(p: &Block32, row: usize, a: ActRow) -> f32 {
@@ -55,4 +55,18 @@ pub fn dot_q6k(p: &Q6K, row: usize, a: ActRow) -> f32 {
         total += a.d[s] * d * isc as f32;
     }
     total
+}
+
+/// Quantizes one group (length a multiple of 32); returns its scale.
+pub fn quantize_group(x: &[f32], qs: &mut [i8], bsums: &mut [i16]) -> f32 {
+    let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
+    let d = amax / 127.0;
+    let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+    for (q, v) in qs.iter_mut().zip(x) {
+        *q = (v * id).round_ties_even() as i8;
+    }
+    for (s, q16) in bsums.iter_mut().zip(qs.chunks(16)) {
+        *s = q16.iter().map(|&q| q as i16).sum();
+    }
+    d
 }

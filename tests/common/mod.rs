@@ -4,6 +4,8 @@
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -105,8 +107,15 @@ pub fn write_tiny_model(path: &Path, architecture: &str) {
     let mut token_types = vec![1u32; 256];
     token_types.extend([3, 3, 3]);
 
+    // Seeded, so that every run of a test meets the same model (uniform weights with a
+    // standard deviation of 0.3).
+    let rng = std::cell::RefCell::new(StdRng::seed_from_u64(2024));
     let random = |rows: usize, cols: usize, dtype: GgmlDType| {
-        let t = (Tensor::randn(0f32, 1f32, (rows, cols), &device).unwrap() * 0.3).unwrap();
+        let bound = 0.3 * 3f32.sqrt();
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|_| rng.borrow_mut().random_range(-bound..bound))
+            .collect();
+        let t = Tensor::from_vec(values, (rows, cols), &device).unwrap();
         QTensor::quantize(&t, dtype).unwrap()
     };
     let vector = |n: usize, value: f32| {

