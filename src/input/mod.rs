@@ -1,8 +1,7 @@
-//! Reading input articles (files and stdin; folders are walked by [`crate::batch`]) and
-//! turning them into clean prose: binary/encoding checks, HTML and Markdown text
-//! extraction, whitespace and punctuation normalisation, removal of scraped boilerplate
-//! (share prompts, source links, copyright lines), plus the word and sentence helpers the
-//! rest of the crate measures text with.
+//! Reading input articles and turning them into clean prose: files, standard input and the
+//! articles found under folders ([`discover`]), binary and encoding checks, HTML
+//! ([`html`]) and Markdown ([`markdown`]) text extraction, and cleaning ([`clean`]:
+//! normalised whitespace and punctuation, scraped boilerplate removed).
 
 mod clean;
 mod discover;

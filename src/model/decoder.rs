@@ -11,7 +11,7 @@
 //! (rows are dequantized on lookup) and is shared with the output projection when the file
 //! ties them.
 
-use super::{Family, LanguageModel, Limits, Step};
+use super::{LanguageModel, Limits, Step};
 use crate::kernels::CpuQMatMul;
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
@@ -423,20 +423,20 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// Reads a decoder of `family`, whose metadata keys start with the family's name and
-    /// whose rotary embedding is laid out as `rotation` says.
+    /// Reads a decoder whose metadata keys start with `prefix` (its family's name) and whose
+    /// rotary embedding is laid out as `rotation` says.
     pub fn from_gguf<R: Read + Seek>(
         content: &gguf_file::Content,
         reader: &mut R,
         device: &Device,
-        family: Family,
+        prefix: &str,
         rotation: Rotation,
     ) -> Result<Self> {
         let mut gguf = GgufReader {
             content,
             reader,
             device,
-            prefix: family.name().to_string(),
+            prefix: prefix.to_string(),
         };
         let n_head = gguf.usize("attention.head_count")?;
         let n_kv_head = gguf.usize("attention.head_count_kv")?;

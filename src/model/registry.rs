@@ -102,7 +102,11 @@ impl Family {
             Family::Llama => Rotation::Interleaved,
         };
         Ok(Box::new(Decoder::from_gguf(
-            content, file, device, self, rotation,
+            content,
+            file,
+            device,
+            self.name(),
+            rotation,
         )?))
     }
 }
