@@ -15,7 +15,7 @@ use crate::text::{ends_sentence, split_sentences, word_count};
 use anyhow::{bail, Result};
 use candle_core::Device;
 use serde::Serialize;
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 use std::time::Instant;
 
 const SYSTEM_PROMPT: &str = "You are a news editor. You write accurate, concise summaries.";
@@ -323,8 +323,8 @@ impl Summarizer {
     ) -> Result<Summary> {
         let started = Instant::now();
         let (text, left_out) = without_instructions(&article.text);
-        let partial = self.summarize_text(&text, Task::Whole, options, stream)?;
         let input_tokens = self.count_tokens(&text);
+        let partial = self.summarize_text(&text, input_tokens, options, stream)?;
         let seconds = started.elapsed().as_secs_f64();
         self.summary(
             article,
@@ -366,7 +366,16 @@ impl Summarizer {
             }));
         }
         for i in long {
-            results[i] = Some(self.summarize(&articles[i], options, None));
+            let started = Instant::now();
+            let (text, left_out) = &texts[i];
+            results[i] = Some(
+                self.summarize_text(text, input_tokens[i], options, None)
+                    .and_then(|partial| {
+                        let seconds = started.elapsed().as_secs_f64();
+                        let input = (input_tokens[i], *left_out);
+                        self.summary(&articles[i], input, partial, seconds, options.raw)
+                    }),
+            );
         }
         Ok(results
             .into_iter()
@@ -439,57 +448,87 @@ impl Summarizer {
         Ok(budget)
     }
 
+    /// Summarizes `text` (of `tokens` tokens): in one call when it fits the window, else
+    /// part by part (see [`chunk_text`]), the partial summaries then merged.
     fn summarize_text(
         &mut self,
         text: &str,
-        task: Task,
+        tokens: usize,
         options: &SummaryOptions,
         stream: Option<&mut dyn FnMut(&str)>,
     ) -> Result<Partial> {
         let budget = self.text_budget(Task::Merge { parts: 2 }, options)?;
-        if self.count_tokens(text) <= budget {
-            return self.run(task, options.words, text, options, stream);
+        if tokens <= budget {
+            return self.run(Task::Whole, options.words, text, options, stream);
         }
         let count = |t: &str| self.count_tokens(t);
         let chunks = chunk_text(text, budget, options.overlap, &count);
         let parts = chunks.len();
-        let tasks: Vec<Task> = (0..parts)
-            .map(|i| match task {
-                // Merged summaries are one paragraph per part.
-                Task::Merge { .. } => Task::Merge {
-                    parts: chunks[i].text.split("\n\n").count(),
-                },
-                _ => Task::Part {
+        let jobs: Vec<(Task, usize, &str)> = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, chunk)| {
+                let task = Task::Part {
                     index: i + 1,
                     parts,
-                },
+                };
+                (task, task.words(options.words), chunk.text.as_str())
             })
             .collect();
-        let jobs: Vec<(Task, usize, &str)> = tasks
-            .iter()
-            .zip(&chunks)
-            .map(|(&task, chunk)| (task, task.words(options.words), chunk.text.as_str()))
-            .collect();
-        let mut partials = Vec::with_capacity(parts);
-        let mut output_tokens = 0;
-        let mut chunks_used = 0;
-        for outcome in self.run_batch(&jobs, options)? {
-            let (partial, _) = outcome?;
-            output_tokens += partial.output_tokens;
-            chunks_used += partial.chunks;
-            partials.push(partial.text);
-        }
+        let partials = self
+            .run_batch(&jobs, options)?
+            .into_iter()
+            .map(|outcome| outcome.map(|(partial, _)| partial))
+            .collect::<Result<Vec<_>>>()?;
+        self.merge(partials, budget, options, stream)
+    }
+
+    /// Merges the partial summaries of consecutive parts into one: all in one call when
+    /// they fit the window together, else in runs of consecutive parts that fit, whose
+    /// summaries are merged in turn, so that no part is dropped. Each part is a paragraph
+    /// of the merge's input, numbered in order.
+    fn merge(
+        &mut self,
+        partials: Vec<Partial>,
+        budget: usize,
+        options: &SummaryOptions,
+        stream: Option<&mut dyn FnMut(&str)>,
+    ) -> Result<Partial> {
+        let output_tokens: usize = partials.iter().map(|p| p.output_tokens).sum();
+        let chunks: usize = partials.iter().map(|p| p.chunks).sum();
         let numbered: Vec<String> = partials
             .iter()
             .enumerate()
-            .map(|(i, partial)| format!("Part {}: {partial}", i + 1))
+            .map(|(i, partial)| format!("Part {}: {}", i + 1, partial.text))
             .collect();
-        let merge = Task::Merge { parts };
-        let merged = self.summarize_text(&numbered.join("\n\n"), merge, options, stream)?;
+        let joined = |run: &Range<usize>| numbered[run.clone()].join("\n\n");
+        let runs = consecutive_runs(numbered.len(), |run| {
+            self.count_tokens(&joined(run)) <= budget
+        });
+        let merged = if let [whole] = runs.as_slice() {
+            let merge = Task::Merge {
+                parts: whole.len(),
+            };
+            self.run(merge, options.words, &joined(whole), options, stream)?
+        } else {
+            let texts: Vec<String> = runs.iter().map(joined).collect();
+            let jobs: Vec<(Task, usize, &str)> = runs
+                .iter()
+                .zip(&texts)
+                .map(|(run, text)| (Task::Merge { parts: run.len() }, options.words, text.as_str()))
+                .collect();
+            let merged = self
+                .run_batch(&jobs, options)?
+                .into_iter()
+                .map(|outcome| outcome.map(|(partial, _)| partial))
+                .collect::<Result<Vec<_>>>()?;
+            self.merge(merged, budget, options, stream)?
+        };
+        // The article's chunks are those of the parts; merging adds output, not chunks.
         Ok(Partial {
             text: merged.text,
             output_tokens: output_tokens + merged.output_tokens,
-            chunks: chunks_used,
+            chunks,
         })
     }
 
@@ -580,6 +619,32 @@ impl Partial {
             chunks: 1,
         }
     }
+}
+
+/// Splits `parts` consecutive items into runs, in order, each as long as `fits` allows but
+/// at least two items long (one left over joins the run before it), so that merging the
+/// runs always shrinks the count; a single run when everything fits.
+fn consecutive_runs(parts: usize, fits: impl Fn(&Range<usize>) -> bool) -> Vec<Range<usize>> {
+    if fits(&(0..parts)) {
+        return std::iter::once(0..parts).collect();
+    }
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    let mut start = 0;
+    while start < parts {
+        let mut end = (start + 2).min(parts);
+        while end < parts && fits(&(start..end + 1)) {
+            end += 1;
+        }
+        if end - start < 2 {
+            if let Some(last) = runs.last_mut() {
+                last.end = end;
+                break;
+            }
+        }
+        runs.push(start..end);
+        start = end;
+    }
+    runs
 }
 
 /// Passes a summary on as it is generated, sentence by sentence as [`tidy`] leaves them: a
@@ -746,6 +811,19 @@ mod tests {
         assert_eq!(confirmed_sentence("shot with a .22"), None);
         assert_eq!(confirmed_sentence("worth $1.5 bil"), None);
         assert_eq!(confirmed_sentence("Done"), None);
+    }
+
+    #[test]
+    fn merges_take_runs_of_consecutive_parts_that_fit() {
+        let fits_three = |run: &Range<usize>| run.len() <= 3;
+        let one_run = |parts: usize| std::iter::once(0..parts).collect::<Vec<_>>();
+        assert_eq!(consecutive_runs(3, fits_three), one_run(3));
+        // A part left over joins the run before it.
+        assert_eq!(consecutive_runs(7, fits_three), [0..3, 3..7]);
+        assert_eq!(consecutive_runs(8, fits_three), [0..3, 3..6, 6..8]);
+        // Runs are two long even where two do not fit, so each merge level shrinks.
+        assert_eq!(consecutive_runs(5, |_| false), [0..2, 2..5]);
+        assert_eq!(consecutive_runs(1, |_| false), one_run(1));
     }
 
     #[test]
