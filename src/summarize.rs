@@ -506,16 +506,20 @@ impl Summarizer {
             self.count_tokens(&joined(run)) <= budget
         });
         let merged = if let [whole] = runs.as_slice() {
-            let merge = Task::Merge {
-                parts: whole.len(),
-            };
+            let merge = Task::Merge { parts: whole.len() };
             self.run(merge, options.words, &joined(whole), options, stream)?
         } else {
             let texts: Vec<String> = runs.iter().map(joined).collect();
             let jobs: Vec<(Task, usize, &str)> = runs
                 .iter()
                 .zip(&texts)
-                .map(|(run, text)| (Task::Merge { parts: run.len() }, options.words, text.as_str()))
+                .map(|(run, text)| {
+                    (
+                        Task::Merge { parts: run.len() },
+                        options.words,
+                        text.as_str(),
+                    )
+                })
                 .collect();
             let merged = self
                 .run_batch(&jobs, options)?

@@ -11,150 +11,17 @@
 //! (rows are dequantized on lookup) and is shared with the output projection when the file
 //! ties them.
 
+use super::layers::Rotation;
+use super::layers::{
+    causal_mask, forward_all, grouped_attention, GgufReader, KvCache, Linear, RmsNorm, Rotary,
+};
 use super::{LanguageModel, Limits, Step};
 use crate::kernels::CpuQMatMul;
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
 use std::io::{Read, Seek};
 use std::sync::Arc;
-
-/// Reads GGUF metadata and tensors for one architecture prefix, naming what is missing.
-struct GgufReader<'a, R> {
-    content: &'a gguf_file::Content,
-    reader: &'a mut R,
-    device: &'a Device,
-    prefix: String,
-}
-
-impl<R: Read + Seek> GgufReader<'_, R> {
-    fn value(&self, key: &str) -> Option<&gguf_file::Value> {
-        self.content.metadata.get(&format!("{}.{key}", self.prefix))
-    }
-
-    fn usize(&self, key: &str) -> Result<usize> {
-        let value = self
-            .value(key)
-            .with_context(|| format!("missing metadata `{}.{key}`", self.prefix))?;
-        let n = match value {
-            gguf_file::Value::I32(v) => u64::try_from(*v)?,
-            gguf_file::Value::I64(v) => u64::try_from(*v)?,
-            v => v.to_u64()?,
-        };
-        Ok(usize::try_from(n)?)
-    }
-
-    fn f32_or(&self, key: &str, default: f32) -> Result<f32> {
-        self.value(key).map_or(Ok(default), |v| Ok(v.to_f32()?))
-    }
-
-    fn tensor(&mut self, name: &str) -> Result<QTensor> {
-        self.content
-            .tensor(self.reader, name, self.device)
-            .with_context(|| format!("missing or unreadable tensor `{name}`"))
-    }
-
-    fn has_tensor(&self, name: &str) -> bool {
-        self.content.tensor_infos.contains_key(name)
-    }
-
-    fn linear(&mut self, name: &str) -> Result<Linear> {
-        Linear::new(self.tensor(name)?)
-    }
-
-    fn dense(&mut self, name: &str) -> Result<Tensor> {
-        Ok(self.tensor(name)?.dequantize(self.device)?)
-    }
-}
-
-/// How a family's rotary embedding pairs the dimensions of a head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rotation {
-    /// Dimension `2i` with `2i + 1` (GGUF Llama: llama.cpp's converter permutes the
-    /// query/key weights so).
-    Interleaved,
-    /// Dimension `i` with `i + head_dim / 2` (GPT-NeoX style: Qwen2).
-    Halves,
-}
-
-/// Rotary position embedding tables for every position up to the context length.
-struct Rotary {
-    cos: Tensor,
-    sin: Tensor,
-    rotation: Rotation,
-}
-
-impl Rotary {
-    fn new(
-        head_dim: usize,
-        base: f32,
-        positions: usize,
-        rotation: Rotation,
-        device: &Device,
-    ) -> Result<Self> {
-        let inv_freq: Vec<f32> = (0..head_dim)
-            .step_by(2)
-            .map(|i| 1.0 / base.powf(i as f32 / head_dim as f32))
-            .collect();
-        let inv_freq = Tensor::from_vec(inv_freq, (1, head_dim / 2), device)?;
-        let angles = Tensor::arange(0u32, positions as u32, device)?
-            .to_dtype(DType::F32)?
-            .reshape((positions, 1))?
-            .matmul(&inv_freq)?;
-        Ok(Self {
-            cos: angles.cos()?,
-            sin: angles.sin()?,
-            rotation,
-        })
-    }
-
-    /// Rotates `x` of shape (1, heads, seq, head_dim), contiguous, whose first position is
-    /// `pos`.
-    fn apply(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
-        let seq = x.dim(2)?;
-        let cos = self.cos.narrow(0, pos, seq)?;
-        let sin = self.sin.narrow(0, pos, seq)?;
-        Ok(match self.rotation {
-            Rotation::Interleaved => candle_nn::rotary_emb::rope_i(x, &cos, &sin)?,
-            Rotation::Halves => candle_nn::rotary_emb::rope(x, &cos, &sin)?,
-        })
-    }
-}
-
-struct RmsNorm {
-    weight: Tensor,
-    eps: f32,
-}
-
-impl RmsNorm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::rms_norm(x, &self.weight, self.eps)?)
-    }
-}
-
-/// A weight matrix applied as `x · Wᵀ`.
-enum Linear {
-    /// Repacked for abridge's CPU kernels.
-    Cpu(CpuQMatMul),
-    /// candle's quantized matmul: GPUs, and quant types the CPU kernels lack.
-    Candle(QMatMul),
-}
-
-impl Linear {
-    fn new(weight: QTensor) -> Result<Self> {
-        Ok(match CpuQMatMul::from_qtensor(&weight)? {
-            Some(kernel) => Linear::Cpu(kernel),
-            None => Linear::Candle(QMatMul::from_qtensor(weight)?),
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(match self {
-            Linear::Cpu(kernel) => kernel.forward(x)?,
-            Linear::Candle(matmul) => matmul.forward(x)?,
-        })
-    }
-}
 
 /// The token embedding and the output projection, which many files tie together.
 enum Vocabulary {
@@ -196,80 +63,6 @@ impl Projection {
             Some(bias) => y.broadcast_add(bias)?,
             None => y,
         })
-    }
-}
-
-/// Applies `N` weight matrices to the same input: in one pass when all run on the CPU
-/// kernels (the input is quantized once, the threads wake once), else one after another.
-fn forward_all<const N: usize>(linears: [&Linear; N], x: &Tensor) -> Result<[Tensor; N]> {
-    let kernels: Option<Vec<&CpuQMatMul>> = linears
-        .iter()
-        .map(|linear| match linear {
-            Linear::Cpu(kernel) => Some(kernel),
-            Linear::Candle(_) => None,
-        })
-        .collect();
-    let outputs = match kernels {
-        Some(kernels) => CpuQMatMul::forward_many(&kernels, x)?,
-        None => linears
-            .iter()
-            .map(|linear| linear.forward(x))
-            .collect::<Result<_>>()?,
-    };
-    outputs
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("expected {N} matmul outputs"))
-}
-
-/// One sequence's keys and values for one block: tensors of shape (1, kv_heads, capacity,
-/// head_dim) whose first `len` positions hold the sequence so far. Written in place; the
-/// capacity doubles when a sequence outgrows it and is kept when the cache is cleared.
-struct KvCache {
-    keys: Tensor,
-    values: Tensor,
-    len: usize,
-}
-
-impl KvCache {
-    fn empty(kv_heads: usize, head_dim: usize, device: &Device) -> Result<Self> {
-        let empty = Tensor::zeros((1, kv_heads, 0, head_dim), DType::F32, device)?;
-        Ok(Self {
-            keys: empty.clone(),
-            values: empty,
-            len: 0,
-        })
-    }
-
-    /// Stores `keys` and `values` (1, kv_heads, seq, head_dim) at positions `pos..pos + seq`
-    /// and returns the cached keys and values of positions `0..pos + seq`.
-    fn append(&mut self, keys: &Tensor, values: &Tensor, pos: usize) -> Result<(Tensor, Tensor)> {
-        if pos > self.len {
-            bail!("position {pos} is past the {} cached positions", self.len);
-        }
-        let end = pos + keys.dim(2)?;
-        if end > self.keys.dim(2)? {
-            self.grow(end)?;
-        }
-        self.keys.slice_set(keys, 2, pos)?;
-        self.values.slice_set(values, 2, pos)?;
-        self.len = end;
-        Ok((self.keys.narrow(2, 0, end)?, self.values.narrow(2, 0, end)?))
-    }
-
-    /// Reallocates for at least `needed` positions, keeping the cached ones.
-    fn grow(&mut self, needed: usize) -> Result<()> {
-        let (_, kv_heads, _, head_dim) = self.keys.dims4()?;
-        let capacity = needed.next_power_of_two().max(256);
-        let grown = |old: &Tensor| -> Result<Tensor> {
-            let new = Tensor::zeros((1, kv_heads, capacity, head_dim), DType::F32, old.device())?;
-            if self.len > 0 {
-                new.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
-            }
-            Ok(new)
-        };
-        self.keys = grown(&self.keys)?;
-        self.values = grown(&self.values)?;
-        Ok(())
     }
 }
 
@@ -353,31 +146,6 @@ impl Attention {
         target.append(&keys, &values, 0)?;
         Ok(())
     }
-}
-
-/// Causal attention of queries `q` (1, heads, seq, head_dim) over `k`, `v` (1, kv_heads,
-/// total, head_dim), where query head `h` reads key/value head `h / (heads / kv_heads)`.
-/// The query heads of one group are stacked as rows of one matmul, so keys and values are
-/// never copied per head. Returns (seq, heads · head_dim).
-fn grouped_attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-    let (_, heads, seq, head_dim) = q.dims4()?;
-    let (_, kv_heads, total, _) = k.dims4()?;
-    let group = heads / kv_heads;
-    let q = (q.reshape((1, kv_heads, group * seq, head_dim))? / (head_dim as f64).sqrt())?;
-    let scores = q.matmul(&k.t()?)?;
-    let scores = match mask {
-        Some(mask) => scores
-            .reshape((1, kv_heads, group, seq, total))?
-            .broadcast_add(mask)?
-            .reshape((1, kv_heads, group * seq, total))?,
-        None => scores,
-    };
-    let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-    Ok(weights
-        .matmul(v)?
-        .reshape((1, heads, seq, head_dim))?
-        .transpose(1, 2)?
-        .reshape((seq, heads * head_dim))?)
 }
 
 struct Mlp {
@@ -521,15 +289,6 @@ impl Decoder {
             device: device.clone(),
         })
     }
-}
-
-/// The additive causal mask for `seq` new positions after `pos` cached ones.
-fn causal_mask(seq: usize, pos: usize, device: &Device) -> Result<Tensor> {
-    let total = pos + seq;
-    let mask: Vec<f32> = (0..seq)
-        .flat_map(|i| (0..total).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Ok(Tensor::from_vec(mask, (seq, total), device)?)
 }
 
 impl LanguageModel for Decoder {

@@ -4,6 +4,7 @@
 //! its tokenizer on a device.
 
 mod decoder;
+mod layers;
 mod registry;
 pub mod tokens;
 

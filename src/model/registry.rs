@@ -4,7 +4,8 @@
 //! catalogue entry names one, and which implementation builds it (which reads the family's
 //! limits from the file: a GGUF decoder's `<architecture>.context_length`). A new family is a variant here and a file beside this one (`docs/ADDING_MODELS.md`).
 
-use super::decoder::{Decoder, Rotation};
+use super::decoder::Decoder;
+use super::layers::Rotation;
 use super::LanguageModel;
 use anyhow::Result;
 use candle_core::quantized::gguf_file;
