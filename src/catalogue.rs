@@ -177,7 +177,9 @@ impl ModelSpec {
 
     /// This entry with its family's chat template and stop strings where it has none.
     fn with_family_defaults(mut self) -> Self {
-        let (template, stop) = self.architecture.chat_template();
+        let Some((template, stop)) = self.architecture.chat_template() else {
+            return self;
+        };
         if self.template.is_empty() {
             self.template = template.to_string();
         }
@@ -288,7 +290,13 @@ mod tests {
 
         let smol = find("smollm2-135m-instruct").unwrap();
         assert_eq!(smol.architecture, Family::Llama);
-        assert_eq!(smol.template, Family::Llama.chat_template().0);
+        assert_eq!(
+            smol.template,
+            Family::Llama
+                .chat_template()
+                .expect("a decoder has a template")
+                .0
+        );
         let Source::Mirror { parts } = &smol.sources[1] else {
             panic!("smollm2's second source is the mirror");
         };

@@ -6,7 +6,7 @@
 //! streaming the decoded text as it grows. Several prompts can be decoded together, one
 //! cache slot each, so that each step reads the weights once for all of them.
 
-use crate::model::{LanguageModel, Limits, Step};
+use crate::model::{EarlyStoppingSetting, GenerationConfig, LanguageModel, Limits, Step};
 use anyhow::{bail, Result};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde::Serialize;
@@ -41,6 +41,24 @@ pub struct DecodeOptions {
     /// stay up to date).
     #[serde(skip_serializing_if = "is_one")]
     pub beams: usize,
+    /// Beam search ranks a finished output by its summed log-probability over its length
+    /// (in tokens, the end token counted) to this power: above 0 favours longer outputs, 0
+    /// ranks by the sum alone (left out of the serialized options at 1).
+    #[serde(skip_serializing_if = "is_unit")]
+    pub length_penalty: f32,
+    /// When beam search stops (left out of the serialized options at its default).
+    #[serde(skip_serializing_if = "EarlyStopping::is_default")]
+    pub early_stopping: EarlyStopping,
+    /// What `no_repeat_ngram` counts (left out of the serialized options for words).
+    #[serde(skip_serializing_if = "NgramUnit::is_words")]
+    pub ngram_unit: NgramUnit,
+    /// The token the first output must be (an encoder-decoder's `forced_bos_token_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forced_first: Option<u32>,
+    /// The token the last output allowed by `max_new_tokens` must be (its
+    /// `forced_eos_token_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forced_last: Option<u32>,
     /// Ignore end tokens entirely and generate exactly `max_new_tokens` (benchmarks).
     pub ignore_end: bool,
     /// Prompt tokens run through the model per forward pass.
@@ -59,6 +77,11 @@ impl Default for DecodeOptions {
             repeat_last_n: 64,
             no_repeat_ngram: 4,
             beams: 1,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::Complete,
+            ngram_unit: NgramUnit::Words,
+            forced_first: None,
+            forced_last: None,
             ignore_end: false,
             prefill_chunk: 128,
         }
@@ -80,10 +103,101 @@ impl DecodeOptions {
     fn ends(&self, token: u32, end_tokens: &[u32]) -> bool {
         end_tokens.contains(&token) && !self.ignore_end
     }
+
+    /// The token the output must continue with after `generated` tokens, if any: the
+    /// forced last one at the token limit's last position, else the forced first one.
+    fn forced(&self, generated: usize) -> Option<u32> {
+        let last = self
+            .forced_last
+            .filter(|_| generated + 1 == self.max_new_tokens);
+        last.or(self.forced_first.filter(|_| generated == 0))
+    }
+}
+
+impl DecodeOptions {
+    /// The options under which transformers' `generate` runs an encoder-decoder with these
+    /// settings (its global defaults where they say nothing: greedy, 20 decoder tokens).
+    /// Lengths count the decoder's start token there, and do not here.
+    pub fn from_generation_config(config: &GenerationConfig) -> DecodeOptions {
+        let max_length = config.max_length.unwrap_or(20);
+        let max_new_tokens = config
+            .max_new_tokens
+            .unwrap_or(max_length.saturating_sub(1))
+            .max(1);
+        let min_new_tokens = config
+            .min_new_tokens
+            .unwrap_or(0)
+            .max(config.min_length.unwrap_or(0).saturating_sub(1));
+        let early_stopping = match config.early_stopping {
+            Some(EarlyStoppingSetting::Flag(true)) => EarlyStopping::Complete,
+            Some(EarlyStoppingSetting::Flag(false)) | None => EarlyStopping::Heuristic,
+            Some(EarlyStoppingSetting::Word(_)) => EarlyStopping::Never,
+        };
+        DecodeOptions {
+            max_new_tokens,
+            min_new_tokens,
+            repeat_penalty: config.repetition_penalty.unwrap_or(1.0),
+            // transformers' penalty looks at the whole output.
+            repeat_last_n: max_new_tokens + 1,
+            no_repeat_ngram: config.no_repeat_ngram_size.unwrap_or(0),
+            ngram_unit: NgramUnit::Tokens,
+            beams: config.num_beams.unwrap_or(1).max(1),
+            length_penalty: config.length_penalty.unwrap_or(1.0),
+            early_stopping,
+            forced_first: config.forced_bos_token_id,
+            forced_last: config
+                .forced_eos_token_id
+                .as_ref()
+                .and_then(|ids| ids.ids().first().copied()),
+            ..DecodeOptions::default()
+        }
+    }
 }
 
 fn is_one(n: &usize) -> bool {
     *n == 1
+}
+
+fn is_unit(x: &f32) -> bool {
+    *x == 1.0
+}
+
+/// When beam search stops, as transformers' `early_stopping` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EarlyStopping {
+    /// As soon as there are as many finished outputs as beams (`true`; abridge's default).
+    Complete,
+    /// Once no live beam can beat the worst of the finished ones, judged at its current
+    /// length (`false`; transformers' default).
+    Heuristic,
+    /// Once no live beam can beat them even at the token limit, with a length penalty above
+    /// 0 (`"never"`).
+    Never,
+}
+
+impl EarlyStopping {
+    fn is_default(&self) -> bool {
+        *self == EarlyStopping::Complete
+    }
+}
+
+/// What the no-repeat n-gram rule counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NgramUnit {
+    /// Words, never banning inside a word or a number (abridge's rule for its instruct
+    /// models: see [`banned_ngram_continuations`]).
+    Words,
+    /// Tokens, the decoder's start token included, as transformers' `no_repeat_ngram_size`
+    /// does (for models whose settings come from their own generation config).
+    Tokens,
+}
+
+impl NgramUnit {
+    fn is_words(&self) -> bool {
+        *self == NgramUnit::Words
+    }
 }
 
 /// Why generation ended.
@@ -174,13 +288,17 @@ fn decode(tokenizer: &Tokenizer, tokens: &[u32]) -> Result<String> {
 struct Sampler {
     options: DecodeOptions,
     rng: StdRng,
+    /// What the output continues for the token n-gram rule: an encoder-decoder's decoder
+    /// start token.
+    lead: Vec<u32>,
 }
 
 impl Sampler {
-    fn new(options: &DecodeOptions) -> Self {
+    fn new(options: &DecodeOptions, lead: Option<u32>) -> Self {
         Self {
             options: options.clone(),
             rng: StdRng::seed_from_u64(options.seed),
+            lead: lead.into_iter().collect(),
         }
     }
 
@@ -199,10 +317,12 @@ impl Sampler {
         self.sample(&logits)
     }
 
-    /// Applies the repetition penalty to the recent `history` and rules out the tokens
-    /// that would repeat an n-gram of words of `generated` (see
-    /// [`banned_ngram_continuations`]), and the `banned` ones. Digits are left out of the
-    /// penalty: a figure is copied, not varied.
+    /// Applies the repetition penalty to the recent `history`, rules out the tokens that
+    /// would repeat an n-gram of `generated` (of words, see [`banned_ngram_continuations`],
+    /// or of tokens) and the `banned` ones, and then, where a token is forced, rules out
+    /// every other and gives it 0 (its log-probability, to beam search). Digits are left
+    /// out of the penalty: a figure is copied, not varied. Works alike on logits and on
+    /// log-probabilities, which beam search restricts as transformers does.
     fn restrict(
         &self,
         logits: &mut [f32],
@@ -229,12 +349,20 @@ impl Sampler {
                 }
             }
         }
-        for token in banned_ngram_continuations(generated, self.options.no_repeat_ngram, shapes)
-            .into_iter()
-            .chain(banned.iter().copied())
-        {
+        let n = self.options.no_repeat_ngram;
+        let repeats = match self.options.ngram_unit {
+            NgramUnit::Words => banned_ngram_continuations(generated, n, shapes),
+            NgramUnit::Tokens => banned_token_continuations(&[&self.lead, generated].concat(), n),
+        };
+        for token in repeats.into_iter().chain(banned.iter().copied()) {
             if let Some(l) = logits.get_mut(token as usize) {
                 *l = f32::NEG_INFINITY;
+            }
+        }
+        if let Some(forced) = self.options.forced(generated.len()) {
+            logits.fill(f32::NEG_INFINITY);
+            if let Some(l) = logits.get_mut(forced as usize) {
+                *l = 0.0;
             }
         }
     }
@@ -449,6 +577,20 @@ fn banned_ngram_continuations(generated: &[u32], n: usize, shapes: &mut TokenSha
     banned
 }
 
+/// The tokens that would complete an n-gram of tokens already in `sequence` after its last
+/// `n - 1` tokens (transformers' `NoRepeatNGramLogitsProcessor`).
+fn banned_token_continuations(sequence: &[u32], n: usize) -> Vec<u32> {
+    if n == 0 || sequence.len() < n {
+        return Vec::new();
+    }
+    let prefix = &sequence[sequence.len() - (n - 1)..];
+    sequence
+        .windows(n)
+        .filter(|window| &window[..n - 1] == prefix)
+        .map(|window| window[n - 1])
+        .collect()
+}
+
 /// Called with each new piece of generated text and the whole text so far; breaking stops
 /// the generation.
 pub type OnText<'a> = Box<dyn FnMut(&str, &str) -> ControlFlow<()> + 'a>;
@@ -478,12 +620,13 @@ impl Request<'_> {
     }
 
     /// The tokens the repetition penalty looks back on before any output: the prompt's
-    /// last ones where the output continues the prompt (a decoder), none where it does not.
-    fn penalty_context(&self, limits: Limits) -> &[u32] {
-        if limits.shared {
-            &self.prompt[self.prompt.len().saturating_sub(self.options.repeat_last_n)..]
+    /// last ones where the output continues the prompt (a decoder), else the decoder's start
+    /// token (which transformers counts).
+    fn penalty_context(&self, model: &dyn LanguageModel) -> Vec<u32> {
+        if model.limits().shared {
+            self.prompt[self.prompt.len().saturating_sub(self.options.repeat_last_n)..].to_vec()
         } else {
-            &[]
+            model.decoder_start().into_iter().collect()
         }
     }
 }
@@ -595,8 +738,8 @@ struct Beam {
     slot: usize,
 }
 
-/// A finished output of beam search, ranked by its log-probability per token, with the
-/// length its text is cut to, if `stop_at` ended it.
+/// A finished output of beam search with its score (see [`DecodeOptions::length_penalty`])
+/// and the length its text is cut to, if `stop_at` ended it.
 struct Finished {
     tokens: Vec<u32>,
     score: f32,
@@ -604,25 +747,24 @@ struct Finished {
     cut: Option<usize>,
 }
 
-impl Finished {
-    fn new(tokens: Vec<u32>, log_prob: f32, stop: StopReason) -> Self {
-        let score = log_prob / tokens.len().max(1) as f32;
-        Self {
-            tokens,
-            score,
-            stop,
-            cut: None,
-        }
-    }
+/// One extension of a beam: summed log-probability, the beam, the token.
+#[derive(Clone, Copy)]
+struct Candidate {
+    log_prob: f32,
+    beam: usize,
+    token: u32,
 }
 
 /// Beam search over `request.options.beams` beams, one cache slot each, all advanced in one
-/// forward pass per step. Each step extends every beam by its likeliest tokens (after the
-/// repetition penalty and the n-gram and minimum-length rules) and keeps the best extensions
-/// by summed log-probability; an extension that ends (an end token, `stop_at`, the token
-/// limit) is set aside as finished. The search ends once as many outputs as beams are
-/// finished, and returns the one with the best log-probability per token; `on_text` then
-/// sees its whole text at once.
+/// forward pass per step, as transformers' `generate` does it. Each step takes every beam's
+/// log-probabilities, restricted by the decoding rules (repetition penalty, n-grams,
+/// minimum length, forced tokens), and ranks all extensions by summed log-probability. Of
+/// the best `(1 + end tokens) × beams` (at least twice the beams), an extension that ends
+/// the output (an end token, `stop_at`, the token limit) becomes a finished output if it
+/// ranks among the first `beams` (scored by [`DecodeOptions::length_penalty`]; the best
+/// `beams` finished outputs are kept), and the best `beams` that do not end go on. The
+/// search stops as [`DecodeOptions::early_stopping`] says, or when no extension goes on,
+/// and returns the best finished output; `on_text` then sees its whole text at once.
 fn beam_search(
     model: &mut dyn LanguageModel,
     tokenizer: &Tokenizer,
@@ -636,74 +778,111 @@ fn beam_search(
     let mut logits = vec![model.begin(0, request.prompt, options.prefill_chunk)?];
     let prefill_seconds = started.elapsed().as_secs_f64();
     let decode_start = Instant::now();
-    let rules = Sampler::new(options);
+    let rules = Sampler::new(options, model.decoder_start());
     let mut shapes = TokenShapes::new(tokenizer);
-    let prompt_tail = request.penalty_context(model.limits());
+    let prompt_tail = request.penalty_context(model);
+    let ends = if options.ignore_end {
+        0
+    } else {
+        end_tokens.len()
+    };
+    let kept = 2.max(1 + ends) * width;
     let mut live = vec![Beam {
         tokens: Vec::new(),
         log_prob: 0.0,
         slot: 0,
     }];
+    // The best `width` finished outputs, best first.
     let mut finished: Vec<Finished> = Vec::new();
     loop {
-        // (summed log-probability, beam, token) of each beam's likeliest extensions.
-        let mut candidates: Vec<(f32, usize, u32)> = Vec::new();
-        for (index, (beam, mut logits)) in live.iter().zip(logits).enumerate() {
-            let history = [prompt_tail, &beam.tokens].concat();
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for (index, (beam, logits)) in live.iter().zip(logits).enumerate() {
+            let history = [prompt_tail.as_slice(), &beam.tokens].concat();
             let banned = options.banned_ends(beam.tokens.len(), end_tokens);
-            rules.restrict(&mut logits, &history, &beam.tokens, banned, &mut shapes);
-            let log_probs = log_softmax(&logits);
+            let mut log_probs = log_softmax(&logits);
+            rules.restrict(&mut log_probs, &history, &beam.tokens, banned, &mut shapes);
             let mut ranked: Vec<(usize, f32)> = log_probs
                 .into_iter()
                 .enumerate()
                 .filter(|(_, l)| l.is_finite())
                 .collect();
-            let keep = (2 * width).min(ranked.len());
+            let keep = kept.min(ranked.len());
             if keep == 0 {
-                bail!("every token was excluded");
-            }
-            ranked.select_nth_unstable_by(keep - 1, |a, b| b.1.total_cmp(&a.1));
-            for &(token, log_prob) in &ranked[..keep] {
-                candidates.push((beam.log_prob + log_prob, index, token as u32));
-            }
-        }
-        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut next: Vec<Beam> = Vec::with_capacity(width);
-        // As many extensions as the beams could need, if half of them ended.
-        for (log_prob, index, token) in candidates.into_iter().take(2 * width) {
-            if next.len() == width {
-                break;
-            }
-            let parent = &live[index];
-            if options.ends(token, end_tokens) {
-                let tokens = parent.tokens.clone();
-                finished.push(Finished::new(tokens, log_prob, StopReason::EndToken));
                 continue;
             }
-            let tokens = [parent.tokens.as_slice(), &[token]].concat();
-            let text = decode(tokenizer, &tokens)?;
-            let cut = request.stop_at.as_ref().and_then(|stop| stop(&text));
-            let stop = if cut.is_some() {
-                Some(StopReason::Caller)
-            } else if tokens.len() >= options.max_new_tokens {
-                Some(StopReason::MaxTokens)
+            ranked.select_nth_unstable_by(keep - 1, |a, b| b.1.total_cmp(&a.1));
+            candidates.extend(ranked[..keep].iter().map(|&(token, log_prob)| Candidate {
+                log_prob: beam.log_prob + log_prob,
+                beam: index,
+                token: token as u32,
+            }));
+        }
+        if candidates.is_empty() {
+            bail!("every token was excluded");
+        }
+        candidates.sort_by(|a, b| {
+            (b.log_prob.total_cmp(&a.log_prob))
+                .then(a.beam.cmp(&b.beam))
+                .then(a.token.cmp(&b.token))
+        });
+        candidates.truncate(kept);
+        let mut next: Vec<Beam> = Vec::with_capacity(width);
+        for (rank, candidate) in candidates.into_iter().enumerate() {
+            let parent = &live[candidate.beam];
+            let tokens = [parent.tokens.as_slice(), &[candidate.token]].concat();
+            let ending = if options.ends(candidate.token, end_tokens) {
+                Some((StopReason::EndToken, None))
             } else {
-                None
+                let text = decode(tokenizer, &tokens)?;
+                match request.stop_at.as_ref().and_then(|stop| stop(&text)) {
+                    Some(cut) => Some((StopReason::Caller, Some(cut))),
+                    None if tokens.len() >= options.max_new_tokens => {
+                        Some((StopReason::MaxTokens, None))
+                    }
+                    None => None,
+                }
             };
-            match stop {
-                Some(stop) => finished.push(Finished {
-                    cut,
-                    ..Finished::new(tokens, log_prob, stop)
-                }),
-                None => next.push(Beam {
+            match ending {
+                // Only the first `width` extensions may finish; the rest are spares.
+                Some((stop, cut)) if rank < width => {
+                    let length = tokens.len() as f32;
+                    let score = candidate.log_prob / length.powf(options.length_penalty);
+                    let mut tokens = tokens;
+                    if stop == StopReason::EndToken {
+                        tokens.pop();
+                    }
+                    let at = finished.partition_point(|f| f.score >= score);
+                    finished.insert(
+                        at,
+                        Finished {
+                            tokens,
+                            score,
+                            stop,
+                            cut,
+                        },
+                    );
+                    finished.truncate(width);
+                }
+                Some(_) => {}
+                None if next.len() < width => next.push(Beam {
                     tokens,
-                    log_prob,
+                    log_prob: candidate.log_prob,
                     slot: parent.slot,
                 }),
+                None => {}
             }
         }
-        if finished.len() >= width || next.is_empty() {
-            break;
+        let Some(best) = next.first() else { break };
+        if finished.len() == width {
+            let length = match options.early_stopping {
+                EarlyStopping::Never if options.length_penalty > 0.0 => options.max_new_tokens,
+                _ => best.tokens.len(),
+            };
+            let best_possible = best.log_prob / (length as f32).powf(options.length_penalty);
+            let worst = finished.last().map_or(f32::NEG_INFINITY, |f| f.score);
+            if best_possible <= worst || options.early_stopping == EarlyStopping::Complete {
+                break;
+            }
         }
         // The first beam descended from a slot keeps it; its siblings get copies in the
         // slots no beam descends from.
@@ -734,15 +913,10 @@ fn beam_search(
         logits = model.step(&steps)?.to_vec2::<f32>()?;
         live = next;
     }
-    let best = finished
-        .into_iter()
-        .max_by(|a, b| a.score.total_cmp(&b.score))
-        .or_else(|| {
-            live.into_iter()
-                .next()
-                .map(|beam| Finished::new(beam.tokens, beam.log_prob, StopReason::MaxTokens))
-        })
-        .expect("a search ends with a finished or a live beam");
+    let best = match finished.into_iter().next() {
+        Some(best) => best,
+        None => bail!("beam search ended with no finished output"),
+    };
     let mut text = decode(tokenizer, &best.tokens)?;
     if let Some(cut) = best.cut {
         text.truncate(cut);
@@ -797,8 +971,8 @@ impl<'a, 't> Sequence<'a, 't> {
         Ok(Self {
             index,
             slot,
-            sampler: Sampler::new(request.options),
-            history: request.penalty_context(model.limits()).to_vec(),
+            sampler: Sampler::new(request.options, model.decoder_start()),
+            history: request.penalty_context(model),
             stream: TextStream::new(tokenizer),
             generated: Vec::new(),
             stop: StopReason::MaxTokens,
@@ -1017,17 +1191,20 @@ mod tests {
         };
         // Token 0 alone carries more than half the mass, so top-p 0.5 keeps only it.
         let logits = [5.0, 1.0, 1.0, 1.0];
-        let mut sampler = Sampler::new(&options);
+        let mut sampler = Sampler::new(&options, None);
         for _ in 0..20 {
             assert_eq!(sampler.sample(&logits).unwrap(), 0);
         }
         let flat = [1.0; 8];
         let draws = |seed| {
-            let mut s = Sampler::new(&DecodeOptions {
-                seed,
-                top_p: None,
-                ..options.clone()
-            });
+            let mut s = Sampler::new(
+                &DecodeOptions {
+                    seed,
+                    top_p: None,
+                    ..options.clone()
+                },
+                None,
+            );
             (0..16)
                 .map(|_| s.sample(&flat).unwrap())
                 .collect::<Vec<_>>()
@@ -1045,7 +1222,7 @@ mod tests {
         };
         let tokenizer = word_tokenizer(WORDS);
         let mut shapes = TokenShapes::new(&tokenizer);
-        let mut sampler = Sampler::new(&options);
+        let mut sampler = Sampler::new(&options, None);
         let [x, y, zero, one] = ids(&[" x", " y", "0", "1"])[..] else {
             unreachable!()
         };

@@ -382,7 +382,7 @@ fn beam_search_over_an_encoder_decoder_finds_the_best_output() {
             }
         }
         // Scored as beam search scores a finished output: its log-probability (the end
-        // token's included) per output token.
+        // token's included) per output token (the end token counted too).
         let score = |(output, ended): &(Vec<u32>, bool)| {
             let mut total = 0.0;
             for i in 0..output.len() {
@@ -391,7 +391,7 @@ fn beam_search_over_an_encoder_decoder_finds_the_best_output() {
             if *ended {
                 total += log_softmax(&model.uncached(&input, output))[end as usize];
             }
-            total / output.len().max(1) as f32
+            total / (output.len() + usize::from(*ended)) as f32
         };
         let scored: Vec<(f32, &(Vec<u32>, bool))> = outputs.iter().map(|o| (score(o), o)).collect();
         let best = scored

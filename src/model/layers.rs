@@ -211,6 +211,21 @@ impl KvCache {
         Ok((self.keys.narrow(2, 0, end)?, self.values.narrow(2, 0, end)?))
     }
 
+    /// A copy of the first `len` positions.
+    pub(super) fn prefix(&self, len: usize) -> Result<KvCache> {
+        if len > self.len {
+            bail!("the cache holds {} positions, not {len}", self.len);
+        }
+        let (_, kv_heads, _, head_dim) = self.keys.dims4()?;
+        let mut copy = KvCache::empty(kv_heads, head_dim, self.keys.device())?;
+        copy.append(
+            &self.keys.narrow(2, 0, len)?.contiguous()?,
+            &self.values.narrow(2, 0, len)?.contiguous()?,
+            0,
+        )?;
+        Ok(copy)
+    }
+
     /// Reallocates for at least `needed` positions, keeping the cached ones.
     pub(super) fn grow(&mut self, needed: usize) -> Result<()> {
         let (_, kv_heads, _, head_dim) = self.keys.dims4()?;

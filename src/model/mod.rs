@@ -1,13 +1,20 @@
 //! Language models: the [`LanguageModel`] interface every model family implements (decoders
 //! and encoder-decoders alike), the family registry ([`Family`]), and [`load`], which reads
-//! a GGUF file, picks the family from its `general.architecture` and builds the model and
-//! its tokenizer on a device.
+//! a GGUF file or a Hub-layout model folder, picks the family from its
+//! `general.architecture` or `model_type` and builds the model, its tokenizer and (for a
+//! folder) its generation settings on a device.
 
+mod bart;
 mod decoder;
+mod folder;
+mod generation_config;
 mod layers;
+mod pegasus;
 mod registry;
 pub mod tokens;
 
+pub use folder::CONFIG;
+pub use generation_config::{EarlyStoppingSetting, GenerationConfig, TokenIds};
 pub use registry::{Family, FileKind, UnknownFamily};
 
 use anyhow::{bail, Context, Result};
@@ -106,13 +113,21 @@ pub trait LanguageModel {
 
     /// How long inputs and outputs may be.
     fn limits(&self) -> Limits;
+
+    /// The token an encoder-decoder's decoder starts from, before its first output (which
+    /// transformers' n-gram rule counts as part of the output); a decoder has none.
+    fn decoder_start(&self) -> Option<u32> {
+        None
+    }
 }
 
-/// A model ready to run: the network, its tokenizer and its family.
+/// A model ready to run: the network, its tokenizer and its family, and for a model from a
+/// folder the generation settings it ships.
 pub struct LoadedModel {
     pub network: Box<dyn LanguageModel>,
     pub tokenizer: Tokenizer,
     pub family: Family,
+    pub generation: Option<GenerationConfig>,
 }
 
 /// The family of a GGUF file's content, from its `general.architecture`.
@@ -140,8 +155,18 @@ pub fn family_of(path: &Path) -> Result<Family> {
     gguf_family(&content).with_context(|| path.display().to_string())
 }
 
-/// Loads a GGUF model file onto `device`.
+/// The family of the model in a folder, from its `config.json`.
+pub fn folder_family(dir: &Path) -> Result<Family> {
+    let folder = folder::Folder::open(dir)?;
+    let name = folder.model_type()?;
+    Family::from_name(name).with_context(|| dir.display().to_string())
+}
+
+/// Loads a model onto `device`: a GGUF file, or a folder in the Hub's layout.
 pub fn load(path: &Path, device: &Device) -> Result<LoadedModel> {
+    if path.is_dir() {
+        return load_folder(path, device);
+    }
     let (mut file, content) = read_gguf(path)?;
     let family = gguf_family(&content).with_context(|| path.display().to_string())?;
     let tokenizer = Tokenizer::from_gguf(&content)
@@ -153,5 +178,24 @@ pub fn load(path: &Path, device: &Device) -> Result<LoadedModel> {
         network,
         tokenizer,
         family,
+        generation: None,
+    })
+}
+
+/// Loads the model in a Hub-layout folder onto `device`.
+fn load_folder(dir: &Path, device: &Device) -> Result<LoadedModel> {
+    let folder = folder::Folder::open(dir)?;
+    let family =
+        Family::from_name(folder.model_type()?).with_context(|| dir.display().to_string())?;
+    let tokenizer = folder.tokenizer()?;
+    let generation = GenerationConfig::of_folder(&folder)?;
+    let network = family
+        .load_folder(&folder, device)
+        .with_context(|| format!("{}: cannot load {family} model", folder.dir().display()))?;
+    Ok(LoadedModel {
+        network,
+        tokenizer,
+        family,
+        generation: Some(generation),
     })
 }

@@ -1,13 +1,18 @@
 //! The model families abridge runs, in one typed list shared by the catalogue (an entry's
-//! `architecture`) and the loader (a file's `general.architecture`): each family names its
-//! architecture, the files it is stored in, the chat template a file of it gets when no
-//! catalogue entry names one, and which implementation builds it (which reads the family's
-//! limits from the file: a GGUF decoder's `<architecture>.context_length`). A new family is a variant here and a file beside this one (`docs/ADDING_MODELS.md`).
+//! `architecture`) and the loader (a GGUF file's `general.architecture`, a model folder's
+//! `model_type`): each family names its architecture, the files it is stored in, the chat
+//! template a file of it gets when no catalogue entry names one (decoders; an
+//! encoder-decoder takes plain text), and which implementation builds it (which reads the
+//! family's limits from the file: a GGUF decoder's `<architecture>.context_length`, an
+//! encoder-decoder's `max_position_embeddings`). A new family is a variant here and a file
+//! beside this one (`docs/ADDING_MODELS.md`).
 
+use super::bart::{self, Bart};
 use super::decoder::Decoder;
+use super::folder::Folder;
 use super::layers::Rotation;
-use super::LanguageModel;
-use anyhow::Result;
+use super::{pegasus, LanguageModel};
+use anyhow::{bail, Result};
 use candle_core::quantized::gguf_file;
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
@@ -22,6 +27,12 @@ pub enum Family {
     Qwen2,
     /// Llama and its descendants stored under `llama` (SmolLM2).
     Llama,
+    /// BART and distilBART (`BartForConditionalGeneration`).
+    Bart,
+    /// mBART: BART with pre-norm layers.
+    MBart,
+    /// PEGASUS (`PegasusForConditionalGeneration`).
+    Pegasus,
 }
 
 /// How a family's weights and tokenizer are stored.
@@ -29,6 +40,9 @@ pub enum Family {
 pub enum FileKind {
     /// One GGUF file: metadata, tokenizer and quantized weights.
     Gguf,
+    /// A folder in the Hub's layout: `config.json`, `tokenizer.json`, safetensors weights
+    /// (see `folder.rs`).
+    Safetensors,
 }
 
 /// ChatML, the chat template of every family so far: system, user, and the assistant's
@@ -48,14 +62,23 @@ pub struct UnknownFamily {
 
 impl Family {
     /// Every family, in listing order.
-    pub const ALL: [Family; 2] = [Family::Qwen2, Family::Llama];
+    pub const ALL: [Family; 5] = [
+        Family::Qwen2,
+        Family::Llama,
+        Family::Bart,
+        Family::MBart,
+        Family::Pegasus,
+    ];
 
-    /// The family's name in catalogue entries and in GGUF's `general.architecture`, which
-    /// is also the prefix of its GGUF metadata keys.
+    /// The family's name in catalogue entries, in GGUF's `general.architecture` (also the
+    /// prefix of its GGUF metadata keys) and in `config.json`'s `model_type`.
     pub fn name(self) -> &'static str {
         match self {
             Family::Qwen2 => "qwen2",
             Family::Llama => "llama",
+            Family::Bart => "bart",
+            Family::MBart => "mbart",
+            Family::Pegasus => "pegasus",
         }
     }
 
@@ -78,15 +101,37 @@ impl Family {
     pub fn files(self) -> FileKind {
         match self {
             Family::Qwen2 | Family::Llama => FileKind::Gguf,
+            Family::Bart | Family::MBart | Family::Pegasus => FileKind::Safetensors,
         }
     }
 
     /// The chat template (with `{system}` and `{user}` placeholders) and stop strings of a
-    /// file of this family that no catalogue entry describes.
-    pub fn chat_template(self) -> (&'static str, &'static [&'static str]) {
+    /// file of this family that no catalogue entry describes; `None` for an
+    /// encoder-decoder, which is given the text itself and stops at its config's end token.
+    pub fn chat_template(self) -> Option<(&'static str, &'static [&'static str])> {
         match self {
-            Family::Qwen2 | Family::Llama => (CHATML, CHATML_STOP),
+            Family::Qwen2 | Family::Llama => Some((CHATML, CHATML_STOP)),
+            Family::Bart | Family::MBart | Family::Pegasus => None,
         }
+    }
+
+    /// Builds the network of this family from a model folder on `device`.
+    pub(super) fn load_folder(
+        self,
+        folder: &Folder,
+        device: &Device,
+    ) -> Result<Box<dyn LanguageModel>> {
+        let shape = match self {
+            Family::Bart => bart::Shape::BART,
+            Family::MBart => bart::Shape::MBART,
+            Family::Pegasus => pegasus::SHAPE,
+            Family::Qwen2 | Family::Llama => {
+                bail!("{self} models are read from GGUF files, not model folders")
+            }
+        };
+        let config: bart::Config = folder.config()?;
+        let weights = folder.weights(device)?;
+        Ok(Box::new(Bart::load(&config, shape, weights, device)?))
     }
 
     /// Builds the network of this family from a GGUF file's content on `device`.
@@ -101,6 +146,9 @@ impl Family {
         let rotation = match self {
             Family::Qwen2 => Rotation::Halves,
             Family::Llama => Rotation::Interleaved,
+            Family::Bart | Family::MBart | Family::Pegasus => {
+                bail!("{self} models are read from model folders (config.json, safetensors), not GGUF files")
+            }
         };
         Ok(Box::new(Decoder::from_gguf(
             content,
@@ -126,14 +174,19 @@ mod tests {
     fn names_round_trip_and_unknown_ones_list_the_known() {
         for family in Family::ALL {
             assert_eq!(Family::from_name(family.name()).unwrap(), family);
-            let (template, stop) = family.chat_template();
-            assert!(template.contains("{system}") && template.contains("{user}"));
-            assert!(!stop.is_empty());
+            match family.chat_template() {
+                Some((template, stop)) => {
+                    assert!(template.contains("{system}") && template.contains("{user}"));
+                    assert!(!stop.is_empty());
+                    assert_eq!(family.files(), FileKind::Gguf);
+                }
+                None => assert_eq!(family.files(), FileKind::Safetensors),
+            }
         }
         let err = Family::from_name("gemma3").unwrap_err().to_string();
         assert_eq!(
             err,
-            "unsupported architecture `gemma3` (supported: qwen2, llama)"
+            "unsupported architecture `gemma3` (supported: qwen2, llama, bart, mbart, pegasus)"
         );
     }
 }

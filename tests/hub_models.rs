@@ -1,0 +1,267 @@
+//! Encoder-decoders from Hub-layout folders, token for token as transformers runs them: tiny
+//! random BART, mBART and PEGASUS models written by `scripts/seq2seq-fixtures.py` with
+//! transformers' own logits and outputs beside them (tests/fixtures/seq2seq/*/expected.json).
+//! abridge must tokenize each input as transformers did, give the same logits (within 1e-4),
+//! and generate the same token ids, greedily and with each model's own generation settings
+//! (beam search with its length penalty and early stopping, min_length, no-repeat n-grams,
+//! forced first and last tokens).
+
+use abridge::generate::{generate, generate_batch, DecodeOptions, Request, StopReason};
+use abridge::model::{self, tokens, GenerationConfig, LoadedModel, Step};
+use anyhow::Result;
+use candle_core::Device;
+use serde::Deserialize;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+#[derive(Deserialize)]
+struct Expected {
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    text: String,
+    input_ids: Vec<u32>,
+    decoder_ids: Vec<u32>,
+    /// Logits of the last `logits.len()` positions of `decoder_ids`.
+    logits: Vec<Vec<f32>>,
+    greedy_max_length: usize,
+    greedy: Vec<u32>,
+    own: Vec<u32>,
+    variants: Vec<Variant>,
+}
+
+/// The output under the model's own settings with some of them changed.
+#[derive(Deserialize)]
+struct Variant {
+    change: serde_json::Value,
+    ids: Vec<u32>,
+}
+
+const FAMILIES: [&str; 3] = ["bart", "mbart", "pegasus"];
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/seq2seq")
+        .join(name)
+}
+
+fn load(name: &str) -> Result<(LoadedModel, Expected)> {
+    let dir = fixture(name);
+    let model = model::load(&dir, &Device::Cpu)?;
+    let expected = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json"))?)?;
+    Ok((model, expected))
+}
+
+fn settings(model: &LoadedModel) -> GenerationConfig {
+    model
+        .generation
+        .clone()
+        .expect("a folder model has settings")
+}
+
+fn end_tokens(config: &GenerationConfig) -> Vec<u32> {
+    config.eos_token_id.as_ref().expect("an end token").ids()
+}
+
+/// The decoder's tokens as transformers returns them: the start token, the output, and the
+/// end token when the output ended with it.
+fn as_transformers(config: &GenerationConfig, tokens: &[u32], stop: StopReason) -> Vec<u32> {
+    let start = config.decoder_start_token_id.expect("a start token");
+    let mut ids = vec![start];
+    ids.extend(tokens);
+    if stop == StopReason::EndToken {
+        ids.push(end_tokens(config)[0]);
+    }
+    ids
+}
+
+fn run(model: &mut LoadedModel, input: &[u32], options: &DecodeOptions) -> Result<Vec<u32>> {
+    let config = settings(model);
+    let generation = generate(
+        model.network.as_mut(),
+        &model.tokenizer,
+        input,
+        &end_tokens(&config),
+        options,
+        &mut |_, _| ControlFlow::Continue(()),
+    )?;
+    Ok(as_transformers(
+        &config,
+        &generation.tokens,
+        generation.stop,
+    ))
+}
+
+#[test]
+fn inputs_are_tokenized_as_transformers_does() -> Result<()> {
+    for name in FAMILIES {
+        let (model, expected) = load(name)?;
+        for case in &expected.cases {
+            let ids = tokens::encode_source(&model.tokenizer, &case.text)?;
+            assert_eq!(ids, case.input_ids, "{name}: {}", case.text);
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn logits_match_transformers() -> Result<()> {
+    for name in FAMILIES {
+        let (mut model, expected) = load(name)?;
+        for (index, case) in expected.cases.iter().enumerate() {
+            let network = model.network.as_mut();
+            let mut logits = vec![network.begin(0, &case.input_ids, 16)?];
+            for (pos, token) in case.decoder_ids[1..].iter().enumerate() {
+                let step = Step {
+                    slot: 0,
+                    tokens: std::slice::from_ref(token),
+                    pos,
+                };
+                logits.push(network.step(&[step])?.squeeze(0)?.to_vec1()?);
+            }
+            let compared = &logits[logits.len() - case.logits.len()..];
+            let mut worst = 0f32;
+            for (ours, theirs) in compared.iter().zip(&case.logits) {
+                assert_eq!(ours.len(), theirs.len());
+                for (a, b) in ours.iter().zip(theirs) {
+                    worst = worst.max((a - b).abs());
+                }
+            }
+            eprintln!("{name} case {index}: logits differ by at most {worst:.1e}");
+            assert!(
+                worst < 1e-4,
+                "{name} case {index}: logits differ by {worst}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn greedy_outputs_match_transformers() -> Result<()> {
+    for name in FAMILIES {
+        let (mut model, expected) = load(name)?;
+        for case in &expected.cases {
+            let config = GenerationConfig {
+                num_beams: Some(1),
+                min_length: Some(0),
+                no_repeat_ngram_size: Some(0),
+                max_length: Some(case.greedy_max_length),
+                ..settings(&model)
+            };
+            let options = DecodeOptions::from_generation_config(&config);
+            assert_eq!(
+                run(&mut model, &case.input_ids, &options)?,
+                case.greedy,
+                "{name}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn outputs_with_the_models_own_settings_match_transformers() -> Result<()> {
+    for name in FAMILIES {
+        let (mut model, expected) = load(name)?;
+        let options = DecodeOptions::from_generation_config(&settings(&model));
+        assert!(
+            options.beams > 1,
+            "{name}: its settings ask for beam search"
+        );
+        for (index, case) in expected.cases.iter().enumerate() {
+            let ids = run(&mut model, &case.input_ids, &options)?;
+            assert_eq!(ids, case.own, "{name} case {index}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn outputs_with_changed_length_penalty_stopping_beams_and_minimum_match_transformers() -> Result<()>
+{
+    let mut distinct = std::collections::HashSet::new();
+    for name in FAMILIES {
+        let (mut model, expected) = load(name)?;
+        for (index, case) in expected.cases.iter().enumerate() {
+            for variant in &case.variants {
+                let mut settings = serde_json::to_value(settings(&model))?;
+                for (key, value) in variant.change.as_object().expect("a change is an object") {
+                    settings[key] = value.clone();
+                }
+                let config: GenerationConfig = serde_json::from_value(settings)?;
+                let options = DecodeOptions::from_generation_config(&config);
+                let ids = run(&mut model, &case.input_ids, &options)?;
+                assert_eq!(
+                    ids, variant.ids,
+                    "{name} case {index} with {}",
+                    variant.change
+                );
+                distinct.insert(ids);
+            }
+        }
+    }
+    // The changes change outputs: the test can tell the settings apart.
+    assert!(
+        distinct.len() >= 12,
+        "only {} distinct outputs",
+        distinct.len()
+    );
+    Ok(())
+}
+
+#[test]
+fn the_summarization_task_parameters_override_the_generation_config() -> Result<()> {
+    // mbart's generation_config.json asks for 5 beams, early stopping and 26 tokens; its
+    // config.json's summarization task for 3 beams, the heuristic stop and 28 tokens.
+    let (model, _) = load("mbart")?;
+    let options = DecodeOptions::from_generation_config(&settings(&model));
+    assert_eq!(options.beams, 3);
+    assert_eq!(options.max_new_tokens, 27);
+    assert_eq!(options.min_new_tokens, 7);
+    assert_eq!(options.no_repeat_ngram, 2);
+    assert_eq!(options.length_penalty, 0.6);
+    assert_eq!(
+        options.early_stopping,
+        abridge::generate::EarlyStopping::Heuristic
+    );
+    Ok(())
+}
+
+#[test]
+fn batched_greedy_decoding_gives_each_input_its_own_output() -> Result<()> {
+    let (mut model, expected) = load("bart")?;
+    let config = GenerationConfig {
+        num_beams: Some(1),
+        min_length: Some(0),
+        no_repeat_ngram_size: Some(0),
+        max_length: Some(expected.cases[0].greedy_max_length),
+        ..settings(&model)
+    };
+    let options = DecodeOptions::from_generation_config(&config);
+    let requests = expected
+        .cases
+        .iter()
+        .map(|case| Request {
+            prompt: &case.input_ids,
+            options: &options,
+            on_text: Box::new(|_, _| ControlFlow::Continue(())),
+            stop_at: None,
+        })
+        .collect();
+    let results = generate_batch(
+        model.network.as_mut(),
+        &model.tokenizer,
+        &end_tokens(&config),
+        requests,
+        2,
+    )?;
+    for (result, case) in results.into_iter().zip(&expected.cases) {
+        let generation = result?;
+        let ids = as_transformers(&config, &generation.tokens, generation.stop);
+        assert_eq!(ids, case.greedy);
+    }
+    Ok(())
+}
