@@ -208,6 +208,7 @@ def record(name, model, tokenizer, generation, task_params=None):
             "greedy": ids(greedy),
             "greedy_margin": margin,
             "own": ids(own),
+            "own_text": tokenizer.decode(own, skip_special_tokens=True),
             "variants": variants,
         })
     expected = {

@@ -8,23 +8,25 @@ use crate::error::RequestError;
 use crate::fetch::{self, FetchOptions};
 use crate::model;
 use crate::summarize::Summarizer;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use candle_core::Device;
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// A model named by the user.
 enum Choice {
     /// A catalogue entry (the default one when none is named).
     Catalogue(ModelSpec),
-    /// A GGUF file given by path.
+    /// A GGUF file or a Hub-layout model folder given by path.
     File(PathBuf),
 }
 
-/// What `name` names: a path to a GGUF file (one that ends in `.gguf` or exists), else a
-/// catalogue name; `None` is the default model.
+/// What `name` names: a model folder, a path to a GGUF file (one that ends in `.gguf` or
+/// exists), else a catalogue name; `None` is the default model.
 fn choose(name: Option<&str>) -> Result<Choice> {
     Ok(match name {
         None => Choice::Catalogue(catalogue::default_model()),
+        Some(name) if Path::new(name).is_dir() => Choice::File(PathBuf::from(name)),
         Some(name) if name.ends_with(".gguf") || Path::new(name).is_file() => {
             let path = PathBuf::from(name);
             if !path.is_file() {
@@ -49,10 +51,23 @@ pub fn resolve(name: Option<&str>, offline: bool) -> Result<(ModelSpec, PathBuf)
     }
 }
 
-/// The catalogue entry for a GGUF file given by path: the entry with the same file name,
-/// or else an entry named after the file with its family's chat template (the family read
-/// from the file's header).
+/// The catalogue entry for a GGUF file or model folder given by path: the entry with the
+/// same file name, or else an entry named after the file with its family's chat template
+/// (the family read from the file's header or the folder's config.json).
 fn local_file_spec(path: &Path) -> Result<ModelSpec> {
+    if path.is_dir() {
+        let name = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| path.display().to_string());
+        let description = format!("model folder {}", path.display());
+        return Ok(ModelSpec::for_local_file(
+            name,
+            description,
+            model::folder_family(path)?,
+        ));
+    }
     let file = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -84,8 +99,32 @@ pub fn identity(name: Option<&str>, offline: bool) -> Result<(String, String)> {
         return Ok((name, sha256));
     }
     let (spec, path) = resolve(name, offline)?;
-    let sha256 = fetch::file_sha256(&spec, &FetchOptions::from_env(offline), &path)?;
+    let options = FetchOptions::from_env(offline);
+    let sha256 = if path.is_dir() {
+        folder_sha256(&spec, &options, &path)?
+    } else {
+        fetch::file_sha256(&spec, &options, &path)?
+    };
     Ok((spec.name, sha256))
+}
+
+/// The sha256 of a model folder: of the names and sha256s of its files, in name order, so
+/// that a change to any of them is a different model.
+fn folder_sha256(spec: &ModelSpec, options: &FetchOptions, dir: &Path) -> Result<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot list model folder", dir.display()))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("{}: cannot list model folder", dir.display()))?;
+    files.retain(|file| file.is_file());
+    files.sort();
+    let mut listing = Sha256::new();
+    for file in files {
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        let sha256 = fetch::file_sha256(spec, options, &file)?;
+        listing.update(format!("{name} {sha256}\n"));
+    }
+    Ok(format!("{:x}", listing.finalize()))
 }
 
 /// Loads the model file `path` of `spec` on `device`, ready to summarize.

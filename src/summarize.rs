@@ -9,7 +9,7 @@ use crate::generate::{
 };
 use crate::guard::{not_a_summary, strip_chat_markup, without_instructions};
 use crate::input::Article;
-use crate::model::{tokens, LoadedModel};
+use crate::model::{tokens, GenerationConfig, LoadedModel};
 use crate::output::Summary;
 use crate::text::{ends_sentence, split_sentences, word_count};
 use anyhow::{bail, Result};
@@ -86,6 +86,23 @@ pub struct SummaryOptions {
     pub raw: bool,
     /// Decoding options; the token limits are derived from `words`.
     pub decode: DecodeOptions,
+    /// Which of these the user set: a model that ships its own generation settings (an
+    /// encoder-decoder) takes those and keeps its own for the rest.
+    #[serde(skip)]
+    pub given: Given,
+}
+
+/// Which summary and decoding options were set by the user rather than left at abridge's
+/// defaults for instruct models.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Given {
+    /// `words` (the length stop).
+    pub words: bool,
+    pub beams: bool,
+    pub no_repeat_ngram: bool,
+    pub repeat_penalty: bool,
+    /// Temperature, top-p and seed.
+    pub sampling: bool,
 }
 
 impl Default for SummaryOptions {
@@ -97,6 +114,7 @@ impl Default for SummaryOptions {
             overlap: 64,
             raw: false,
             decode: DecodeOptions::default(),
+            given: Given::default(),
         }
     }
 }
@@ -226,11 +244,19 @@ impl Summarizer {
             .iter()
             .filter_map(|s| model.tokenizer.token_to_id(s))
             .collect();
+        if let Some(ids) = model
+            .generation
+            .as_ref()
+            .and_then(|g| g.eos_token_id.as_ref())
+        {
+            end_tokens.extend(ids.ids());
+        }
         end_tokens.sort_unstable();
         end_tokens.dedup();
         if end_tokens.is_empty() {
             bail!(
-                "model `{}`: none of its stop tokens ({}) is in the tokenizer",
+                "model `{}`: none of its stop tokens ({}) is in the tokenizer, and it names no \
+                 end token",
                 spec.name,
                 spec.stop.join(", ")
             );
@@ -284,9 +310,22 @@ impl Summarizer {
         Ok(ids)
     }
 
-    /// The full prompt (template and instruction) for one task.
+    /// The full prompt (template and instruction) for one task; for a model that takes the
+    /// text itself (an encoder-decoder), its input prefix, the text and its special tokens.
     fn prompt(&self, task: Task, style: Style, words: usize, text: &str) -> Result<Vec<u32>> {
-        self.chat_prompt(&task.instruction(style, words, text))
+        match self.own_settings() {
+            Some(settings) => {
+                let prefix = settings.prefix.as_deref().unwrap_or("");
+                tokens::encode_source(&self.model.tokenizer, &format!("{prefix}{text}"))
+            }
+            None => self.chat_prompt(&task.instruction(style, words, text)),
+        }
+    }
+
+    /// The generation settings the model ships, if it is one that takes the text itself
+    /// (an encoder-decoder) rather than a chat prompt.
+    fn own_settings(&self) -> Option<&GenerationConfig> {
+        self.model.generation.as_ref()
     }
 
     /// The prompt's tokens asking this model to summarize `text` as a whole article, with
@@ -413,12 +452,56 @@ impl Summarizer {
 
     /// Token limits for `task`'s output when it should have about `words` words: room for
     /// the words it may run to (two tokens a word, and some), a third of them at least.
+    /// A model with its own generation settings keeps them except where the user set an
+    /// option (see [`Given`]).
     fn decode_options(&self, task: Task, words: usize, options: &SummaryOptions) -> DecodeOptions {
-        DecodeOptions {
+        let lengths = DecodeOptions {
             max_new_tokens: task.stop_after(words) * 2 + 48,
             min_new_tokens: words / 3,
             ..options.decode.clone()
+        };
+        let Some(settings) = self.own_settings() else {
+            return lengths;
+        };
+        let given = options.given;
+        let user = &options.decode;
+        let own = DecodeOptions::from_generation_config(settings);
+        DecodeOptions {
+            max_new_tokens: if given.words {
+                lengths.max_new_tokens
+            } else {
+                own.max_new_tokens
+            },
+            min_new_tokens: if given.words {
+                lengths.min_new_tokens
+            } else {
+                own.min_new_tokens
+            },
+            beams: if given.beams { user.beams } else { own.beams },
+            no_repeat_ngram: if given.no_repeat_ngram {
+                user.no_repeat_ngram
+            } else {
+                own.no_repeat_ngram
+            },
+            repeat_penalty: if given.repeat_penalty {
+                user.repeat_penalty
+            } else {
+                own.repeat_penalty
+            },
+            temperature: user.temperature,
+            top_p: user.top_p,
+            seed: user.seed,
+            prefill_chunk: user.prefill_chunk,
+            ignore_end: user.ignore_end,
+            ..own
         }
+    }
+
+    /// Whether generation stops at the first sentence end past the target length: always
+    /// for instruct models, for a model with its own settings only when the user gave a
+    /// length, and never for raw output.
+    fn length_stop(&self, options: &SummaryOptions) -> bool {
+        !options.raw && (self.own_settings().is_none() || options.given.words)
     }
 
     /// Room left for text in one prompt, after the template, the instruction and the output.
@@ -496,12 +579,18 @@ impl Summarizer {
     ) -> Result<Partial> {
         let output_tokens: usize = partials.iter().map(|p| p.output_tokens).sum();
         let chunks: usize = partials.iter().map(|p| p.chunks).sum();
+        // An instruct model reads numbered paragraphs; an encoder-decoder, plain text.
+        let plain = self.own_settings().is_some();
         let numbered: Vec<String> = partials
             .iter()
             .enumerate()
-            .map(|(i, partial)| format!("Part {}: {}", i + 1, partial.text))
+            .map(|(i, partial)| match plain {
+                true => partial.text.clone(),
+                false => format!("Part {}: {}", i + 1, partial.text),
+            })
             .collect();
-        let joined = |run: &Range<usize>| numbered[run.clone()].join("\n\n");
+        let separator = if plain { " " } else { "\n\n" };
+        let joined = |run: &Range<usize>| numbered[run.clone()].join(separator);
         let runs = consecutive_runs(numbered.len(), |run| {
             self.count_tokens(&joined(run)) <= budget
         });
@@ -553,7 +642,15 @@ impl Summarizer {
             shown: 0,
             raw,
         });
-        let request = summary_request(&prompt, &decode, task, words, raw, sentences.as_mut());
+        let length_stop = self.length_stop(options);
+        let request = summary_request(
+            &prompt,
+            &decode,
+            task,
+            words,
+            length_stop,
+            sentences.as_mut(),
+        );
         let generation = generate_batch(
             self.model.network.as_mut(),
             &self.model.tokenizer,
@@ -583,11 +680,12 @@ impl Summarizer {
             prompts.push(self.prompt(task, options.style, words, text)?);
             decodes.push(self.decode_options(task, words, options));
         }
+        let length_stop = self.length_stop(options);
         let requests = jobs
             .iter()
             .zip(prompts.iter().zip(&decodes))
             .map(|(&(task, words, _), (prompt, decode))| {
-                summary_request(prompt, decode, task, words, options.raw, None)
+                summary_request(prompt, decode, task, words, length_stop, None)
             })
             .collect();
         let generations = generate_batch(
@@ -693,7 +791,7 @@ fn summary_request<'a>(
     decode: &'a DecodeOptions,
     task: Task,
     words: usize,
-    raw: bool,
+    length_stop: bool,
     mut stream: Option<&'a mut SentenceStream<'_>>,
 ) -> Request<'a> {
     let on_text = move |piece: &str, so_far: &str| {
@@ -711,7 +809,7 @@ fn summary_request<'a>(
         prompt,
         options: decode,
         on_text: Box::new(on_text),
-        stop_at: (!raw).then(|| Box::new(stop_at) as StopAt),
+        stop_at: length_stop.then(|| Box::new(stop_at) as StopAt),
     }
 }
 

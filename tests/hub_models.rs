@@ -29,6 +29,8 @@ struct Case {
     greedy_max_length: usize,
     greedy: Vec<u32>,
     own: Vec<u32>,
+    /// `own` decoded, special tokens skipped.
+    own_text: String,
     variants: Vec<Variant>,
 }
 
@@ -262,6 +264,85 @@ fn batched_greedy_decoding_gives_each_input_its_own_output() -> Result<()> {
         let generation = result?;
         let ids = as_transformers(&config, &generation.tokens, generation.stop);
         assert_eq!(ids, case.greedy);
+    }
+    Ok(())
+}
+
+#[test]
+fn summarize_with_a_model_folder_prints_what_transformers_generates() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    for name in FAMILIES {
+        let (_, expected) = load(name)?;
+        for (index, case) in expected.cases.iter().enumerate() {
+            let article = dir.path().join(format!("{name}-{index}.txt"));
+            std::fs::write(&article, &case.text)?;
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_abridge"))
+                .args(["summarize", "--offline", "--raw", "--model"])
+                .arg(fixture(name))
+                .arg(&article)
+                .env("ABRIDGE_CACHE", dir.path().join("cache"))
+                .output()?;
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "{name} case {index}: {stderr}");
+            let printed = String::from_utf8(output.stdout)?;
+            assert_eq!(printed.trim(), case.own_text.trim(), "{name} case {index}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_broken_model_folder_is_one_line_naming_it_and_exit_1() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let article = dir.path().join("article.txt");
+    std::fs::write(&article, "The council approved the plan on Tuesday.")?;
+    let copy = |breakage: &str| -> Result<PathBuf> {
+        let folder = dir.path().join(breakage);
+        std::fs::create_dir(&folder)?;
+        for entry in std::fs::read_dir(fixture("bart"))? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), folder.join(entry.file_name()))?;
+        }
+        Ok(folder)
+    };
+    let no_tokenizer = copy("no-tokenizer")?;
+    std::fs::remove_file(no_tokenizer.join("tokenizer.json"))?;
+    let unknown = copy("unknown-type")?;
+    let config = std::fs::read_to_string(unknown.join("config.json"))?;
+    std::fs::write(
+        unknown.join("config.json"),
+        config.replace("\"model_type\": \"bart\"", "\"model_type\": \"mamba\""),
+    )?;
+    let wrong_shape = copy("wrong-shape")?;
+    let config = std::fs::read_to_string(wrong_shape.join("config.json"))?;
+    std::fs::write(
+        wrong_shape.join("config.json"),
+        config.replace("\"d_model\": 32", "\"d_model\": 40"),
+    )?;
+    let truncated = copy("truncated")?;
+    let weights = std::fs::read(truncated.join("model.safetensors"))?;
+    std::fs::write(
+        truncated.join("model.safetensors"),
+        &weights[..weights.len() / 2],
+    )?;
+    for (folder, reason) in [
+        (&no_tokenizer, "no tokenizer.json"),
+        (&unknown, "unsupported architecture `mamba`"),
+        (&wrong_shape, "shape mismatch"),
+        (&truncated, "not a readable safetensors file"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_abridge"))
+            .args(["summarize", "--offline", "--model"])
+            .arg(folder)
+            .arg(&article)
+            .env("ABRIDGE_CACHE", dir.path().join("cache"))
+            .output()?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{reason}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{reason}: {stderr}");
+        assert!(stderr.contains(reason), "{reason}: {stderr}");
+        assert!(stderr.contains(&folder.display().to_string()), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use crate::catalogue::ModelSpec;
 use crate::device::{self, DeviceChoice};
 use crate::generate::DecodeOptions;
 use crate::provision;
-use crate::summarize::{Length, Style, Summarizer, SummaryOptions};
+use crate::summarize::{Given, Length, Style, Summarizer, SummaryOptions};
 use anyhow::Result;
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
@@ -16,7 +16,8 @@ use std::path::PathBuf;
 /// Which model to run and where it comes from.
 #[derive(Debug, Clone, Args)]
 pub(super) struct ModelSourceArgs {
-    /// Catalogue name (see `abridge models list`) or a path to a GGUF file.
+    /// Catalogue name (see `abridge models list`), a path to a GGUF file, or a model folder
+    /// in the Hub's layout (config.json, tokenizer.json, safetensors weights).
     #[arg(long, short = 'm')]
     pub(super) model: Option<String>,
     /// Use local files only (also ABRIDGE_OFFLINE=1); never download.
@@ -66,40 +67,53 @@ pub(super) struct ModelArgs {
 /// How tokens are chosen.
 #[derive(Debug, Clone, Args)]
 pub(super) struct DecodingArgs {
-    /// Sampling temperature, 0 to 10; 0 is greedy and deterministic.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_temperature)]
-    pub(super) temperature: f64,
+    /// Sampling temperature, 0 to 10; 0 is greedy and deterministic [default: 0].
+    #[arg(long, value_parser = parse_temperature)]
+    pub(super) temperature: Option<f64>,
     /// Nucleus sampling threshold (with --temperature above 0).
     #[arg(long, value_parser = parse_probability)]
     pub(super) top_p: Option<f64>,
     /// Seed of the sampler (with --temperature above 0).
     #[arg(long, default_value_t = DecodeOptions::default().seed)]
     pub(super) seed: u64,
-    /// Penalty on recently generated tokens, 1 to 10; 1 turns it off.
-    #[arg(long, default_value_t = DecodeOptions::default().repeat_penalty,
-          value_parser = parse_repeat_penalty)]
-    pub(super) repeat_penalty: f32,
-    /// Never repeat an n-gram of this many tokens; 0 turns it off.
-    #[arg(long, default_value_t = DecodeOptions::default().no_repeat_ngram)]
-    pub(super) no_repeat_ngram: usize,
+    /// Penalty on recently generated tokens, 1 to 10; 1 turns it off [default: 1.1; a model
+    /// with its own generation settings: its own].
+    #[arg(long, value_parser = parse_repeat_penalty)]
+    pub(super) repeat_penalty: Option<f32>,
+    /// Never repeat an n-gram of this many words (tokens, for a model with its own
+    /// generation settings); 0 turns it off [default: 4; such a model: its own].
+    #[arg(long)]
+    pub(super) no_repeat_ngram: Option<usize>,
     /// Beam search with this many beams (deterministic, about as slow per summary as
-    /// decoding that many together); 1 decodes greedily or samples.
-    #[arg(long, default_value_t = DecodeOptions::default().beams,
-          value_parser = RangedU64ValueParser::<usize>::new().range(1..=16),
+    /// decoding that many together); 1 decodes greedily or samples [default: 1; a model
+    /// with its own generation settings: its own].
+    #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(1..=16),
           conflicts_with = "temperature")]
-    pub(super) beams: usize,
+    pub(super) beams: Option<usize>,
 }
 
 impl DecodingArgs {
     pub(super) fn options(&self) -> DecodeOptions {
+        let defaults = DecodeOptions::default();
         DecodeOptions {
-            temperature: self.temperature,
+            temperature: self.temperature.unwrap_or(defaults.temperature),
             top_p: self.top_p,
             seed: self.seed,
-            repeat_penalty: self.repeat_penalty,
-            no_repeat_ngram: self.no_repeat_ngram,
-            beams: self.beams,
-            ..DecodeOptions::default()
+            repeat_penalty: self.repeat_penalty.unwrap_or(defaults.repeat_penalty),
+            no_repeat_ngram: self.no_repeat_ngram.unwrap_or(defaults.no_repeat_ngram),
+            beams: self.beams.unwrap_or(defaults.beams),
+            ..defaults
+        }
+    }
+
+    /// Which of these options the user set.
+    fn given(&self) -> Given {
+        Given {
+            words: false,
+            beams: self.beams.is_some(),
+            no_repeat_ngram: self.no_repeat_ngram.is_some(),
+            repeat_penalty: self.repeat_penalty.is_some(),
+            sampling: self.temperature.is_some() || self.top_p.is_some(),
         }
     }
 }
@@ -196,6 +210,10 @@ impl SummaryArgs {
             decode: DecodeOptions {
                 prefill_chunk: model.speed.prefill_chunk,
                 ..self.decoding.options()
+            },
+            given: Given {
+                words: self.words.is_some() || self.length.is_some(),
+                ..self.decoding.given()
             },
             ..SummaryOptions::default()
         }
