@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes tests/fixtures/seq2seq/: tiny random encoder-decoders (BART, mBART, PEGASUS) in the
-Hub's folder layout, with what Python transformers computes for them, for abridge's tests to
-match (tests/hub_models.rs): logits for fixed inputs, and the token ids that greedy decoding
+"""Writes tests/fixtures/seq2seq/: tiny random encoder-decoders (BART, mBART, PEGASUS, T5,
+FLAN-T5) in the Hub's folder layout, with what Python transformers computes for them, for
+abridge's tests to match (tests/hub_models.rs): logits for fixed inputs, and the token ids that greedy decoding
 and the model's own generation settings (its generation config, with the summarization task
 parameters of its config.json over it) produce.
 
@@ -35,6 +35,8 @@ from transformers import (
     PegasusConfig,
     PegasusForConditionalGeneration,
     PreTrainedTokenizerFast,
+    T5Config,
+    T5ForConditionalGeneration,
 )
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "seq2seq"
@@ -105,13 +107,14 @@ def byte_level_tokenizer(seed):
     )
 
 
-def unigram_tokenizer(seed):
-    """A SentencePiece-style unigram model like PEGASUS's, with </s> after each input."""
+def unigram_tokenizer(seed, specials=("<pad>", "</s>", "<unk>", "<mask_1>")):
+    """A SentencePiece-style unigram model like PEGASUS's and T5's, with </s> after each
+    input."""
     tokenizer = Tokenizer(models.Unigram())
     tokenizer.normalizer = normalizers.Replace(" +", " ")
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
     tokenizer.decoder = decoders.Metaspace()
-    specials = ["<pad>", "</s>", "<unk>", "<mask_1>"]
+    specials = list(specials)
     trainer = trainers.UnigramTrainer(
         vocab_size=300, special_tokens=specials, unk_token="<unk>", show_progress=False
     )
@@ -121,7 +124,7 @@ def unigram_tokenizer(seed):
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
-        eos_token="</s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask_1>",
+        eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
     )
 
 
@@ -129,7 +132,8 @@ def randomize(model, seed, eos, eos_bias=2.0):
     """Weights drawn wider than the default init, so that the logits are peaked (no ties
     that float rounding could flip), and a bias towards the end token."""
     generator = torch.Generator().manual_seed(seed)
-    embedding_std = model.config.d_model ** -0.5 if model.config.scale_embedding else 0.3
+    scaled = getattr(model.config, "scale_embedding", False)
+    embedding_std = model.config.d_model ** -0.5 if scaled else 0.3
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if "embed_positions" in name and not parameter.requires_grad:
@@ -142,9 +146,10 @@ def randomize(model, seed, eos, eos_bias=2.0):
                 parameter.copy_(embedding_std * torch.randn(parameter.shape, generator=generator))
             else:
                 parameter.copy_(0.3 * torch.randn(parameter.shape, generator=generator))
-        bias = 0.5 * torch.randn(model.final_logits_bias.shape, generator=generator)
-        bias[0, eos] += eos_bias
-        model.final_logits_bias.copy_(bias)
+        if hasattr(model, "final_logits_bias"):
+            bias = 0.5 * torch.randn(model.final_logits_bias.shape, generator=generator)
+            bias[0, eos] += eos_bias
+            model.final_logits_bias.copy_(bias)
     model.eval()
 
 
@@ -271,6 +276,37 @@ def main():
         num_beams=6, length_penalty=0.8, early_stopping=False, no_repeat_ngram_size=3,
         min_length=10, max_length=32, forced_eos_token_id=1, decoder_start_token_id=0,
         eos_token_id=1, pad_token_id=0,
+    ))
+
+    # T5 as t5-small ships: ReLU, tied output projection, its settings and input prefix in
+    # the summarization task's parameters. The attention's inner width (heads × d_kv)
+    # differs from d_model.
+    tokenizer = unigram_tokenizer(3, specials=("<pad>", "</s>", "<unk>"))
+    t5 = T5ForConditionalGeneration(T5Config(
+        vocab_size=len(tokenizer), d_model=24, d_kv=8, d_ff=40, num_layers=3,
+        num_decoder_layers=2, num_heads=4, relative_attention_num_buckets=8,
+        relative_attention_max_distance=20, feed_forward_proj="relu", pad_token_id=0,
+        eos_token_id=1, decoder_start_token_id=0,
+    ))
+    randomize(t5, 19, eos=1)
+    record("t5", t5, tokenizer, generation=dict(
+        decoder_start_token_id=0, eos_token_id=1, pad_token_id=0,
+    ), task_params=dict(early_stopping=True, length_penalty=2.0, max_length=30, min_length=8,
+                        no_repeat_ngram_size=3, num_beams=4, prefix="summarize: "))
+
+    # FLAN-T5 (T5 v1.1): gated GELU, a separate output projection, its settings in its
+    # generation config. (transformers 4.57 sizes the decoder's cache by the encoder's depth,
+    # so the decoder cannot be the deeper one.)
+    flan = T5ForConditionalGeneration(T5Config(
+        vocab_size=len(tokenizer), d_model=32, d_kv=6, d_ff=28, num_layers=3,
+        num_decoder_layers=1, num_heads=3, relative_attention_num_buckets=10,
+        relative_attention_max_distance=24, feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    ))
+    randomize(flan, 14, eos=1)
+    record("flan-t5", flan, tokenizer, generation=dict(
+        num_beams=3, early_stopping=False, length_penalty=1.5, no_repeat_ngram_size=2,
+        min_length=6, max_length=28, decoder_start_token_id=0, eos_token_id=1, pad_token_id=0,
     ))
 
 

@@ -1,11 +1,12 @@
 //! Getting a model ready to summarize with: resolve what the user named (a catalogue name,
-//! the default model, or a GGUF file by path) to its catalogue entry and a verified local
-//! file (`crate::fetch`), and load it on a device. The command line, `bench` and `eval` all
+//! the default model, a GGUF file or model folder by path, a Hugging Face repository id) to
+//! its catalogue entry and a verified local file or folder (`crate::fetch`), and load it on
+//! a device. The command line, `bench` and `eval` all
 //! come through here.
 
 use crate::catalogue::{self, ModelSpec};
 use crate::error::RequestError;
-use crate::fetch::{self, FetchOptions};
+use crate::fetch::{self, FetchOptions, RepoId};
 use crate::model;
 use crate::summarize::Summarizer;
 use anyhow::{Context, Result};
@@ -19,10 +20,13 @@ enum Choice {
     Catalogue(ModelSpec),
     /// A GGUF file or a Hub-layout model folder given by path.
     File(PathBuf),
+    /// A Hugging Face model repository (`ORG/NAME[@REVISION]`).
+    Repo(RepoId),
 }
 
 /// What `name` names: a model folder, a path to a GGUF file (one that ends in `.gguf` or
-/// exists), else a catalogue name; `None` is the default model.
+/// exists), a Hugging Face repository id (`ORG/NAME[@REVISION]`), else a catalogue name;
+/// `None` is the default model.
 fn choose(name: Option<&str>) -> Result<Choice> {
     Ok(match name {
         None => Choice::Catalogue(catalogue::default_model()),
@@ -34,7 +38,10 @@ fn choose(name: Option<&str>) -> Result<Choice> {
             }
             Choice::File(path)
         }
-        Some(name) => Choice::Catalogue(catalogue::find(name)?),
+        Some(name) => match RepoId::parse(name) {
+            Some(id) => Choice::Repo(id),
+            None => Choice::Catalogue(catalogue::find(name)?),
+        },
     })
 }
 
@@ -48,6 +55,15 @@ pub fn resolve(name: Option<&str>, offline: bool) -> Result<(ModelSpec, PathBuf)
             Ok((spec, path))
         }
         Choice::File(path) => Ok((local_file_spec(&path)?, path)),
+        Choice::Repo(id) => {
+            let dir = fetch::resolve_repo(&id, &FetchOptions::from_env(offline))?;
+            let spec = ModelSpec {
+                name: id.display(),
+                description: format!("Hugging Face repository {}", id.display()),
+                ..local_file_spec(&dir)?
+            };
+            Ok((spec, dir))
+        }
     }
 }
 

@@ -161,7 +161,7 @@ fn a_model_file_of_an_unknown_family_lists_the_known_ones() {
         1,
         &[
             "other.gguf",
-            "unsupported architecture `mamba` (supported: qwen2, llama, bart, mbart, pegasus)",
+            "unsupported architecture `mamba` (supported: qwen2, llama, bart, mbart, pegasus, t5)",
         ],
     );
 }

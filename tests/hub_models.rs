@@ -1,5 +1,6 @@
 //! Encoder-decoders from Hub-layout folders, token for token as transformers runs them: tiny
-//! random BART, mBART and PEGASUS models written by `scripts/seq2seq-fixtures.py` with
+//! random BART, mBART, PEGASUS, T5 and FLAN-T5 models written by
+//! `scripts/seq2seq-fixtures.py` with
 //! transformers' own logits and outputs beside them (tests/fixtures/seq2seq/*/expected.json).
 //! abridge must tokenize each input as transformers did, give the same logits (within 1e-4),
 //! and generate the same token ids, greedily and with each model's own generation settings
@@ -41,7 +42,7 @@ struct Variant {
     ids: Vec<u32>,
 }
 
-const FAMILIES: [&str; 3] = ["bart", "mbart", "pegasus"];
+const FAMILIES: [&str; 5] = ["bart", "mbart", "pegasus", "t5", "flan-t5"];
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -100,8 +101,9 @@ fn run(model: &mut LoadedModel, input: &[u32], options: &DecodeOptions) -> Resul
 fn inputs_are_tokenized_as_transformers_does() -> Result<()> {
     for name in FAMILIES {
         let (model, expected) = load(name)?;
+        let prefix = settings(&model).prefix.unwrap_or_default();
         for case in &expected.cases {
-            let ids = tokens::encode_source(&model.tokenizer, &case.text)?;
+            let ids = tokens::encode_source(&model.tokenizer, &format!("{prefix}{}", case.text))?;
             assert_eq!(ids, case.input_ids, "{name}: {}", case.text);
         }
     }

@@ -16,8 +16,9 @@ use std::path::PathBuf;
 /// Which model to run and where it comes from.
 #[derive(Debug, Clone, Args)]
 pub(super) struct ModelSourceArgs {
-    /// Catalogue name (see `abridge models list`), a path to a GGUF file, or a model folder
-    /// in the Hub's layout (config.json, tokenizer.json, safetensors weights).
+    /// Catalogue name (see `abridge models list`), a path to a GGUF file, a model folder in
+    /// the Hub's layout (config.json, tokenizer.json, safetensors weights), or a Hugging
+    /// Face repository of such a model, ORG/NAME[@REVISION].
     #[arg(long, short = 'm')]
     pub(super) model: Option<String>,
     /// Use local files only (also ABRIDGE_OFFLINE=1); never download.

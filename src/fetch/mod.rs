@@ -18,8 +18,10 @@
 
 mod hub;
 mod mirror;
+mod repo;
 mod verify;
 
+pub use repo::{resolve_repo, RepoId};
 pub use verify::{file_sha256, sha256_file};
 
 use crate::catalogue::{ModelSpec, Source};
@@ -55,7 +57,8 @@ pub struct FetchOptions {
 }
 
 impl FetchOptions {
-    /// Options from the environment; `offline` is also set by `ABRIDGE_OFFLINE=1`.
+    /// Options from the environment; `offline` is also set by `ABRIDGE_OFFLINE=1` or
+    /// `HF_HUB_OFFLINE=1`.
     /// Progress bars are drawn when stderr is a terminal.
     pub fn from_env(offline: bool) -> Self {
         Self::from_vars(
@@ -85,8 +88,10 @@ impl FetchOptions {
         let hf_endpoint = var("HF_ENDPOINT")
             .and_then(|endpoint| endpoint.into_string().ok())
             .map(|endpoint| endpoint.trim_end_matches('/').to_string());
-        let offline_env = var("ABRIDGE_OFFLINE")
-            .is_some_and(|value| value == "1" || value.eq_ignore_ascii_case("true"));
+        let truthy = |name: &str| {
+            var(name).is_some_and(|value| value == "1" || value.eq_ignore_ascii_case("true"))
+        };
+        let offline_env = truthy("ABRIDGE_OFFLINE") || truthy("HF_HUB_OFFLINE");
         Self {
             offline: offline || offline_env,
             cache_dir,
@@ -123,6 +128,11 @@ pub enum FetchError {
         /// Where the file is looked for in abridge's cache.
         path: PathBuf,
     },
+    #[error(
+        "{file} of `{repo}` is not in the Hugging Face cache and offline mode is on; run \
+         without --offline (and ABRIDGE_OFFLINE, HF_HUB_OFFLINE) to download it"
+    )]
+    OfflineRepoMissing { repo: String, file: String },
     #[error("could not fetch model `{model}`: {}", attempts.join("; "))]
     AllSourcesFailed {
         model: String,
@@ -300,8 +310,14 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// The local hub the tests serve downloads from (shared with the integration tests).
+#[cfg(test)]
+#[path = "../../tests/common/hub_server.rs"]
+mod hub_server;
+
 #[cfg(test)]
 mod tests {
+    use super::hub_server;
     use super::mirror::assemble_from_wheels;
     use super::verify::{read_sidecar, sidecar_path};
     use super::*;
@@ -309,8 +325,7 @@ mod tests {
     use crate::model::Family;
     use std::collections::HashMap;
     use std::fs::File;
-    use std::io::{BufRead, Read};
-    use std::net::{TcpListener, TcpStream};
+    use std::io::Read;
     use std::time::{Duration, SystemTime};
     use tempfile::TempDir;
 
@@ -618,62 +633,10 @@ mod tests {
         }
     }
 
-    /// Answers hf-hub's ranged GETs for `/{REPO}/resolve/main/{FILE}` with `body`;
-    /// returns the endpoint URL.
+    /// A local hub serving `body` as `REPO`'s `FILE`; returns the endpoint URL.
     fn serve_hub(body: Vec<u8>) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let _ = answer(stream, &body);
-            }
-        });
-        endpoint
-    }
-
-    fn answer(mut stream: TcpStream, body: &[u8]) -> io::Result<()> {
-        let mut reader = io::BufReader::new(stream.try_clone()?);
-        let mut request_line = String::new();
-        reader.read_line(&mut request_line)?;
-        let mut range = None;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                if name.eq_ignore_ascii_case("range") {
-                    range = value.trim().strip_prefix("bytes=").map(str::to_string);
-                }
-            }
-        }
-        let wanted = format!("/{REPO}/resolve/main/{FILE}");
-        if request_line.split_whitespace().nth(1) != Some(wanted.as_str()) {
-            return stream.write_all(
-                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-            );
-        }
-        let last = body.len() - 1;
-        let (start, end) = match range.as_deref().and_then(|r| r.split_once('-')) {
-            Some((start, end)) => (
-                start.parse().unwrap_or(0),
-                end.parse().unwrap_or(last).min(last),
-            ),
-            None => (0, last),
-        };
-        let chunk = &body[start..=end];
-        write!(
-            stream,
-            "HTTP/1.1 206 Partial Content\r\netag: \"{}\"\r\nx-repo-commit: {COMMIT}\r\n\
-             content-range: bytes {start}-{end}/{}\r\ncontent-length: {}\r\n\
-             connection: close\r\n\r\n",
-            sha_hex(body),
-            body.len(),
-            chunk.len()
-        )?;
-        stream.write_all(chunk)
+        let files = HashMap::from([(FILE.to_string(), body)]);
+        hub_server::serve(REPO, COMMIT, files, HashMap::new())
     }
 
     #[test]

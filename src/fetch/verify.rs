@@ -49,11 +49,16 @@ pub(super) fn sidecar_path(spec: &ModelSpec, opts: &FetchOptions, file: &Path) -
     if file == cached {
         cached.with_file_name(format!("{}.verified", spec.file))
     } else {
-        let key = Sha256::digest(file.as_os_str().as_encoded_bytes());
-        opts.cache_dir
-            .join("verified")
-            .join(format!("{key:x}.json"))
+        path_sidecar(opts, file)
     }
+}
+
+/// The sidecar of a file outside abridge's model cache: named by the hash of its path.
+pub(super) fn path_sidecar(opts: &FetchOptions, file: &Path) -> PathBuf {
+    let key = Sha256::digest(file.as_os_str().as_encoded_bytes());
+    opts.cache_dir
+        .join("verified")
+        .join(format!("{key:x}.json"))
 }
 
 /// Size and modification time of a file (following symlinks).
@@ -141,15 +146,24 @@ pub fn file_sha256(
     opts: &FetchOptions,
     file: &Path,
 ) -> Result<String, FetchError> {
-    let sidecar = sidecar_path(spec, opts, file);
+    recorded_sha256(&sidecar_path(spec, opts, file), file, opts.progress)
+}
+
+/// The sha256 of `file`: the one `sidecar` records while the file's size and modification
+/// time are those recorded, else hashed now (and recorded).
+pub(super) fn recorded_sha256(
+    sidecar: &Path,
+    file: &Path,
+    progress: bool,
+) -> Result<String, FetchError> {
     let (size, mtime_ns) = stamp(file).map_err(io_error(file))?;
-    if let Some(recorded) = read_sidecar(&sidecar) {
+    if let Some(recorded) = read_sidecar(sidecar) {
         if recorded.size == size && recorded.mtime_ns == mtime_ns {
             return Ok(recorded.sha256);
         }
     }
-    let sha256 = hash_file(file, opts.progress).map_err(io_error(file))?;
-    write_sidecar(&sidecar, &sha256, file)?;
+    let sha256 = hash_file(file, progress).map_err(io_error(file))?;
+    write_sidecar(sidecar, &sha256, file)?;
     Ok(sha256)
 }
 

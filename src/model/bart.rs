@@ -5,13 +5,15 @@
 //! where their layer norms sit and how positions are embedded ([`Shape`]); PEGASUS names its
 //! shape in `pegasus.rs`.
 //!
-//! Each cache slot holds one input's encoder keys and values for every decoder layer
-//! (computed once, in [`LanguageModel::begin`]) and the decoder's own keys and values so far;
-//! a beam fork shares the first and copies the second.
+//! `encoder_decoder.rs` makes it a `LanguageModel`: its cache slots hold each input's
+//! encoder keys and values for every decoder layer and the decoder's own keys and values.
 
-use super::layers::{causal_mask, grouped_attention, KvCache};
-use super::{LanguageModel, Limits, Step};
-use anyhow::{bail, Context, Result};
+use super::encoder_decoder::{CrossSlots, EncoderDecoder, Seq2SeqNetwork};
+use super::layers::{
+    causal_mask, first_present, step_rows, Activation, AttentionShape, DenseAttention,
+};
+use super::Step;
+use anyhow::{bail, Result};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 use serde::Deserialize;
@@ -87,88 +89,20 @@ impl Config {
     }
 }
 
-/// A feed-forward activation, by its transformers name.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Activation {
-    Gelu,
-    GeluTanh,
-    Relu,
-    Silu,
-}
-
-impl Activation {
-    pub(super) fn from_name(name: &str) -> Result<Self> {
-        Ok(match name {
-            "gelu" => Activation::Gelu,
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
-            "relu" => Activation::Relu,
-            "silu" | "swish" => Activation::Silu,
-            other => bail!("unsupported activation function `{other}`"),
-        })
+/// BART's attention: biased projections, scaled scores, `q_proj`… names.
+fn attention(vb: VarBuilder, width: usize, heads: usize) -> Result<DenseAttention> {
+    if heads == 0 || !width.is_multiple_of(heads) {
+        bail!("a width of {width} cannot be split over {heads} attention heads");
     }
-
-    pub(super) fn apply(self, x: &Tensor) -> Result<Tensor> {
-        Ok(match self {
-            Activation::Gelu => x.gelu_erf()?,
-            Activation::GeluTanh => x.gelu()?,
-            Activation::Relu => x.relu()?,
-            Activation::Silu => candle_nn::ops::silu(x)?,
-        })
-    }
-}
-
-/// Multi-head attention with biased projections.
-struct Attention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    output: Linear,
-    heads: usize,
-}
-
-impl Attention {
-    fn load(vb: VarBuilder, width: usize, heads: usize) -> Result<Self> {
-        if heads == 0 || !width.is_multiple_of(heads) {
-            bail!("a width of {width} cannot be split over {heads} attention heads");
-        }
-        let linear = |name: &str| candle_nn::linear(width, width, vb.pp(name));
-        Ok(Self {
-            query: linear("q_proj")?,
-            key: linear("k_proj")?,
-            value: linear("v_proj")?,
-            output: linear("out_proj")?,
-            heads,
-        })
-    }
-
-    /// `x` (seq, width) as (1, heads, seq, head_dim).
-    fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
-        let (seq, width) = x.dims2()?;
-        Ok(x.reshape((1, seq, self.heads, width / self.heads))?
-            .transpose(1, 2)?
-            .contiguous()?)
-    }
-
-    /// The keys and values of `x` (seq, width), split into heads.
-    fn keys_values(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        Ok((
-            self.split_heads(&self.key.forward(x)?)?,
-            self.split_heads(&self.value.forward(x)?)?,
-        ))
-    }
-
-    /// Attends from `x` (seq, width) over `keys` and `values` (1, heads, total, head_dim).
-    fn attend(
-        &self,
-        x: &Tensor,
-        keys: &Tensor,
-        values: &Tensor,
-        mask: Option<&Tensor>,
-    ) -> Result<Tensor> {
-        let queries = self.split_heads(&self.query.forward(x)?)?;
-        let attended = grouped_attention(&queries, keys, values, mask)?;
-        Ok(self.output.forward(&attended)?)
-    }
+    let shape = AttentionShape {
+        names: ["q_proj", "k_proj", "v_proj", "out_proj"],
+        width,
+        heads,
+        head_dim: width / heads,
+        biased: true,
+        scaled: true,
+    };
+    DenseAttention::load(vb, &shape)
 }
 
 /// The two-matrix feed-forward sub-layer.
@@ -214,16 +148,16 @@ fn layer_norm(vb: VarBuilder, width: usize) -> Result<LayerNorm> {
 }
 
 struct EncoderLayer {
-    attention: Attention,
+    attention: DenseAttention,
     attention_norm: LayerNorm,
     feed_forward: FeedForward,
     feed_forward_norm: LayerNorm,
 }
 
 struct DecoderLayer {
-    attention: Attention,
+    attention: DenseAttention,
     attention_norm: LayerNorm,
-    cross_attention: Attention,
+    cross_attention: DenseAttention,
     cross_attention_norm: LayerNorm,
     feed_forward: FeedForward,
     feed_forward_norm: LayerNorm,
@@ -297,14 +231,6 @@ fn sinusoids(rows: usize, width: usize, device: &Device) -> Result<Tensor> {
     Ok(Tensor::from_vec(table, (rows, width), device)?)
 }
 
-/// One input's state in a cache slot.
-struct Slot {
-    /// The encoder output's keys and values for each decoder layer's cross-attention.
-    cross: Vec<(Tensor, Tensor)>,
-    /// Each decoder layer's self-attention keys and values: the start token, then outputs.
-    caches: Vec<KvCache>,
-}
-
 /// A BART-like encoder-decoder.
 pub(super) struct Bart {
     table: Embedding,
@@ -319,19 +245,7 @@ pub(super) struct Bart {
     /// `final_logits_bias`, added to the logits.
     head_bias: Option<Tensor>,
     shape: Shape,
-    decoder_start: u32,
-    limits: Limits,
-    slots: Vec<Option<Slot>>,
     device: Device,
-}
-
-/// The tensor called `names[0]`, or else the first of the other names that is present.
-fn first_present(vb: &VarBuilder, shape: (usize, usize), names: &[&str]) -> Result<Tensor> {
-    let name = names
-        .iter()
-        .find(|name| vb.contains_tensor(name))
-        .with_context(|| format!("missing tensor `{}`", names[0]))?;
-    Ok(vb.get(shape, name)?)
 }
 
 impl Bart {
@@ -342,7 +256,7 @@ impl Bart {
         shape: Shape,
         vb: VarBuilder,
         device: &Device,
-    ) -> Result<Self> {
+    ) -> Result<EncoderDecoder<Bart>> {
         let width = config.d_model;
         let activation = Activation::from_name(&config.activation_function)?;
         let table_shape = (config.vocab_size, width);
@@ -376,7 +290,7 @@ impl Bart {
             .map(|i| {
                 let vb = encoder_vb.pp(format!("layers.{i}"));
                 Ok(EncoderLayer {
-                    attention: Attention::load(
+                    attention: attention(
                         vb.pp("self_attn"),
                         width,
                         config.encoder_attention_heads,
@@ -398,9 +312,9 @@ impl Bart {
                 let vb = decoder_vb.pp(format!("layers.{i}"));
                 let heads = config.decoder_attention_heads;
                 Ok(DecoderLayer {
-                    attention: Attention::load(vb.pp("self_attn"), width, heads)?,
+                    attention: attention(vb.pp("self_attn"), width, heads)?,
                     attention_norm: layer_norm(vb.pp("self_attn_layer_norm"), width)?,
-                    cross_attention: Attention::load(vb.pp("encoder_attn"), width, heads)?,
+                    cross_attention: attention(vb.pp("encoder_attn"), width, heads)?,
                     cross_attention_norm: layer_norm(vb.pp("encoder_attn_layer_norm"), width)?,
                     feed_forward: FeedForward::load(
                         &vb,
@@ -413,7 +327,7 @@ impl Bart {
             })
             .collect::<Result<_>>()?;
         let positions = config.max_position_embeddings;
-        Ok(Self {
+        let network = Self {
             table: Embedding::new(table, width),
             encoder_embedder: Embedder::load(&encoder_vb, config, shape, device)?,
             encoder,
@@ -424,26 +338,27 @@ impl Bart {
             head,
             head_bias,
             shape,
-            decoder_start: config.decoder_start(),
-            limits: Limits {
-                source: positions,
-                // The start token takes the decoder's first position.
-                target: positions - 1,
-                shared: false,
-            },
-            slots: Vec::new(),
             device: device.clone(),
-        })
+        };
+        // The start token takes the decoder's first position.
+        Ok(EncoderDecoder::new(
+            network,
+            positions,
+            positions - 1,
+            config.decoder_start(),
+        ))
     }
+}
 
-    /// The encoder's output for `input`: (seq, width).
+impl Seq2SeqNetwork for Bart {
     fn encode(&self, input: &[u32]) -> Result<Tensor> {
         let tokens = Tensor::new(input, &self.device)?;
         let mut x = self.encoder_embedder.forward(&tokens, &self.table, 0)?;
         for layer in &self.encoder {
             x = residual(&x, &layer.attention_norm, self.shape.pre_norm, |h| {
                 let (keys, values) = layer.attention.keys_values(h)?;
-                layer.attention.attend(h, &keys, &values, None)
+                let queries = layer.attention.queries(h)?;
+                layer.attention.attend(&queries, &keys, &values, None)
             })?;
             x = residual(&x, &layer.feed_forward_norm, self.shape.pre_norm, |h| {
                 layer.feed_forward.forward(h)
@@ -455,15 +370,20 @@ impl Bart {
         })
     }
 
-    /// Runs `steps`' tokens at decoder positions `positions` (one per step) and returns the
-    /// logits of each step's last token: (steps, vocabulary).
-    fn decode(&mut self, steps: &[Step], positions: &[usize]) -> Result<Tensor> {
-        // Each step's first row and number of rows.
-        let mut rows: Vec<(usize, usize)> = Vec::with_capacity(steps.len());
+    fn attentions(&self) -> Vec<(&DenseAttention, &DenseAttention)> {
+        let layers = self.decoder.iter();
+        layers.map(|l| (&l.cross_attention, &l.attention)).collect()
+    }
+
+    fn decode(
+        &self,
+        slots: &mut CrossSlots,
+        steps: &[Step],
+        positions: &[usize],
+    ) -> Result<Tensor> {
+        let rows = step_rows(steps);
         let mut embedded = Vec::with_capacity(steps.len());
         for (step, &pos) in steps.iter().zip(positions) {
-            let row = rows.last().map_or(0, |&(row, n)| row + n);
-            rows.push((row, step.tokens.len()));
             let ids = Tensor::new(step.tokens, &self.device)?;
             embedded.push(self.decoder_embedder.forward(&ids, &self.table, pos)?);
         }
@@ -476,37 +396,31 @@ impl Bart {
                 n => causal_mask(n, pos, &self.device).map(Some),
             })
             .collect::<Result<Vec<_>>>()?;
-        let Self {
-            decoder,
-            slots,
-            shape,
-            ..
-        } = self;
-        let pre_norm = shape.pre_norm;
-        for (index, layer) in decoder.iter().enumerate() {
+        let pre_norm = self.shape.pre_norm;
+        for (index, layer) in self.decoder.iter().enumerate() {
             // Self-attention, each step over its own slot's cache.
             x = residual(&x, &layer.attention_norm, pre_norm, |h| {
                 let attention = &layer.attention;
                 let (keys, values) = attention.keys_values(h)?;
-                let queries = attention.split_heads(&attention.query.forward(h)?)?;
+                let queries = attention.queries(h)?;
                 let mut outputs = Vec::with_capacity(steps.len());
                 for ((step, (&(row, n), mask)), &pos) in
                     steps.iter().zip(rows.iter().zip(&masks)).zip(positions)
                 {
                     let rows = |t: &Tensor| t.narrow(2, row, n)?.contiguous();
-                    let cache = &mut slot_mut(slots, step.slot)?.caches[index];
+                    let cache = &mut slots.get_mut(step.slot)?.caches[index];
                     let (k, v) = cache.append(&rows(&keys)?, &rows(&values)?, pos)?;
-                    outputs.push(grouped_attention(&rows(&queries)?, &k, &v, mask.as_ref())?);
+                    outputs.push(attention.attend(&rows(&queries)?, &k, &v, mask.as_ref())?);
                 }
-                Ok(attention.output.forward(&Tensor::cat(&outputs, 0)?)?)
+                Ok(Tensor::cat(&outputs, 0)?)
             })?;
             // Cross-attention, each step over its own input's encoder output.
             x = residual(&x, &layer.cross_attention_norm, pre_norm, |h| {
                 let mut outputs = Vec::with_capacity(steps.len());
                 for (step, &(row, n)) in steps.iter().zip(&rows) {
-                    let (keys, values) = &slot_mut(slots, step.slot)?.cross[index];
-                    let h = h.narrow(0, row, n)?;
-                    outputs.push(layer.cross_attention.attend(&h, keys, values, None)?);
+                    let (keys, values) = &slots.get_mut(step.slot)?.cross[index];
+                    let queries = layer.cross_attention.queries(&h.narrow(0, row, n)?)?;
+                    outputs.push(layer.cross_attention.attend(&queries, keys, values, None)?);
                 }
                 Ok(Tensor::cat(&outputs, 0)?)
             })?;
@@ -527,87 +441,5 @@ impl Bart {
             None => logits,
         };
         Ok(logits.to_dtype(DType::F32)?)
-    }
-}
-
-/// The sequence in `slot`.
-fn slot_mut(slots: &mut [Option<Slot>], slot: usize) -> Result<&mut Slot> {
-    slots
-        .get_mut(slot)
-        .and_then(Option::as_mut)
-        .with_context(|| format!("slot {slot} holds no sequence"))
-}
-
-impl LanguageModel for Bart {
-    fn begin(&mut self, slot: usize, input: &[u32], _chunk: usize) -> Result<Vec<f32>> {
-        self.limits.check(input.len(), 0)?;
-        let encoded = self.encode(input)?;
-        let cross = self
-            .decoder
-            .iter()
-            .map(|layer| layer.cross_attention.keys_values(&encoded))
-            .collect::<Result<_>>()?;
-        let caches = self
-            .decoder
-            .iter()
-            .map(|layer| {
-                let heads = layer.attention.heads;
-                KvCache::empty(heads, self.table.hidden_size() / heads, &self.device)
-            })
-            .collect::<Result<_>>()?;
-        while self.slots.len() <= slot {
-            self.slots.push(None);
-        }
-        self.slots[slot] = Some(Slot { cross, caches });
-        let start = [self.decoder_start];
-        let step = Step {
-            slot,
-            tokens: &start,
-            pos: 0,
-        };
-        let logits = self.decode(&[step], &[0])?;
-        Ok(logits.squeeze(0)?.to_vec1()?)
-    }
-
-    fn step(&mut self, steps: &[Step]) -> Result<Tensor> {
-        for step in steps {
-            if step.pos + step.tokens.len() > self.limits.target {
-                bail!(
-                    "output position {} is past the model's output limit of {}",
-                    step.pos + step.tokens.len(),
-                    self.limits.target
-                );
-            }
-        }
-        // Output position `pos` is decoder position `pos + 1`: the start token is at 0.
-        let positions: Vec<usize> = steps.iter().map(|step| step.pos + 1).collect();
-        self.decode(steps, &positions)
-    }
-
-    fn fork(&mut self, from: usize, to: usize, len: usize) -> Result<()> {
-        let source = slot_mut(&mut self.slots, from)?;
-        let cross = source.cross.clone();
-        let caches = source
-            .caches
-            .iter()
-            .map(|cache| cache.prefix(len + 1))
-            .collect::<Result<_>>()?;
-        while self.slots.len() <= to {
-            self.slots.push(None);
-        }
-        self.slots[to] = Some(Slot { cross, caches });
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.slots.clear();
-    }
-
-    fn limits(&self) -> Limits {
-        self.limits
-    }
-
-    fn decoder_start(&self) -> Option<u32> {
-        Some(self.decoder_start)
     }
 }

@@ -1,12 +1,14 @@
 //! The building blocks that transformer families share: reading GGUF metadata and tensors,
 //! rotary position embeddings, RMSNorm, weight matrices (abridge's CPU kernels or candle's
-//! `QMatMul`), the key/value cache of one sequence, grouped-query attention and its causal
-//! mask. A family file puts them together (`decoder.rs`).
+//! `QMatMul`), feed-forward activations, the key/value cache of one sequence, dense
+//! multi-head attention, grouped-query attention and its causal mask. A family file
+//! puts them together (`decoder.rs`, `bart.rs`, `t5.rs`).
 
 use crate::kernels::CpuQMatMul;
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::VarBuilder;
 use std::io::{Read, Seek};
 
 /// Reads GGUF metadata and tensors for one architecture prefix, naming what is missing.
@@ -169,6 +171,159 @@ pub(super) fn forward_all<const N: usize>(
     outputs
         .try_into()
         .map_err(|_| anyhow::anyhow!("expected {N} matmul outputs"))
+}
+
+/// A feed-forward activation, by its transformers name.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Activation {
+    Gelu,
+    GeluTanh,
+    Relu,
+    Silu,
+}
+
+impl Activation {
+    pub(super) fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "gelu" => Activation::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
+            "relu" => Activation::Relu,
+            "silu" | "swish" => Activation::Silu,
+            other => bail!("unsupported activation function `{other}`"),
+        })
+    }
+
+    pub(super) fn apply(self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Activation::Gelu => x.gelu_erf()?,
+            Activation::GeluTanh => x.gelu()?,
+            Activation::Relu => x.relu()?,
+            Activation::Silu => candle_nn::ops::silu(x)?,
+        })
+    }
+}
+
+/// The tensor called `names[0]`, or else the first of the other names that is present.
+pub(super) fn first_present(
+    vb: &VarBuilder,
+    shape: (usize, usize),
+    names: &[&str],
+) -> Result<Tensor> {
+    let name = names
+        .iter()
+        .find(|name| vb.contains_tensor(name))
+        .with_context(|| format!("missing tensor `{}`", names[0]))?;
+    Ok(vb.get(shape, name)?)
+}
+
+/// Multi-head attention over dense weights, as the encoder-decoders have it: query, key,
+/// value and output projections (with biases or without), `heads` heads of `head_dim`, the
+/// scores scaled by `head_dim^-1/2` (BART) or not (T5), an additive bias on them (a causal
+/// mask, T5's position bias).
+pub(super) struct DenseAttention {
+    query: candle_nn::Linear,
+    key: candle_nn::Linear,
+    value: candle_nn::Linear,
+    output: candle_nn::Linear,
+    pub(super) heads: usize,
+    pub(super) head_dim: usize,
+    scaled: bool,
+}
+
+/// The shape of a [`DenseAttention`] and the names of its four projections.
+pub(super) struct AttentionShape<'a> {
+    pub(super) names: [&'a str; 4],
+    pub(super) width: usize,
+    pub(super) heads: usize,
+    pub(super) head_dim: usize,
+    pub(super) biased: bool,
+    pub(super) scaled: bool,
+}
+
+impl DenseAttention {
+    pub(super) fn load(vb: VarBuilder, shape: &AttentionShape) -> Result<Self> {
+        let inner = shape.heads * shape.head_dim;
+        if inner == 0 {
+            bail!(
+                "attention with {} heads of {} dimensions",
+                shape.heads,
+                shape.head_dim
+            );
+        }
+        let linear = |name: &str, i, o| match shape.biased {
+            true => candle_nn::linear(i, o, vb.pp(name)),
+            false => candle_nn::linear_no_bias(i, o, vb.pp(name)),
+        };
+        let [query, key, value, output] = shape.names;
+        Ok(Self {
+            query: linear(query, shape.width, inner)?,
+            key: linear(key, shape.width, inner)?,
+            value: linear(value, shape.width, inner)?,
+            output: linear(output, inner, shape.width)?,
+            heads: shape.heads,
+            head_dim: shape.head_dim,
+            scaled: shape.scaled,
+        })
+    }
+
+    /// `x` (seq, heads · head_dim) as (1, heads, seq, head_dim).
+    fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
+        let seq = x.dim(0)?;
+        Ok(x.reshape((1, seq, self.heads, self.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?)
+    }
+
+    /// The queries of `x` (seq, width), split into heads.
+    pub(super) fn queries(&self, x: &Tensor) -> Result<Tensor> {
+        self.split_heads(&self.query.forward(x)?)
+    }
+
+    /// The keys and values of `x` (seq, width), split into heads.
+    pub(super) fn keys_values(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        Ok((
+            self.split_heads(&self.key.forward(x)?)?,
+            self.split_heads(&self.value.forward(x)?)?,
+        ))
+    }
+
+    /// Attends with `queries` (1, heads, seq, head_dim) over `keys` and `values` (1, heads,
+    /// total, head_dim), `bias` (broadcast to (1, heads, seq, total)) added to the scores;
+    /// returns the output projection's (seq, width).
+    pub(super) fn attend(
+        &self,
+        queries: &Tensor,
+        keys: &Tensor,
+        values: &Tensor,
+        bias: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let queries = match self.scaled {
+            true => (queries / (self.head_dim as f64).sqrt())?,
+            false => queries.clone(),
+        };
+        let scores = queries.matmul(&keys.t()?)?;
+        let scores = match bias {
+            Some(bias) => scores.broadcast_add(bias)?,
+            None => scores,
+        };
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        let seq = queries.dim(2)?;
+        let attended = weights
+            .matmul(values)?
+            .transpose(1, 2)?
+            .reshape((seq, self.heads * self.head_dim))?;
+        Ok(self.output.forward(&attended)?)
+    }
+}
+
+/// Each step's first row and number of rows when their tokens are stacked in order.
+pub(super) fn step_rows(steps: &[super::Step]) -> Vec<(usize, usize)> {
+    let mut rows: Vec<(usize, usize)> = Vec::with_capacity(steps.len());
+    for step in steps {
+        let row = rows.last().map_or(0, |&(row, n)| row + n);
+        rows.push((row, step.tokens.len()));
+    }
+    rows
 }
 
 /// One sequence's keys and values for one block: tensors of shape (1, kv_heads, capacity,

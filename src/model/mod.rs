@@ -6,11 +6,13 @@
 
 mod bart;
 mod decoder;
+mod encoder_decoder;
 mod folder;
 mod generation_config;
 mod layers;
 mod pegasus;
 mod registry;
+mod t5;
 pub mod tokens;
 
 pub use folder::CONFIG;

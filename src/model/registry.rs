@@ -11,6 +11,7 @@ use super::bart::{self, Bart};
 use super::decoder::Decoder;
 use super::folder::Folder;
 use super::layers::Rotation;
+use super::t5::{self, T5};
 use super::{pegasus, LanguageModel};
 use anyhow::{bail, Result};
 use candle_core::quantized::gguf_file;
@@ -33,6 +34,8 @@ pub enum Family {
     MBart,
     /// PEGASUS (`PegasusForConditionalGeneration`).
     Pegasus,
+    /// T5 and FLAN-T5 (`T5ForConditionalGeneration`).
+    T5,
 }
 
 /// How a family's weights and tokenizer are stored.
@@ -62,12 +65,13 @@ pub struct UnknownFamily {
 
 impl Family {
     /// Every family, in listing order.
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 6] = [
         Family::Qwen2,
         Family::Llama,
         Family::Bart,
         Family::MBart,
         Family::Pegasus,
+        Family::T5,
     ];
 
     /// The family's name in catalogue entries, in GGUF's `general.architecture` (also the
@@ -79,6 +83,7 @@ impl Family {
             Family::Bart => "bart",
             Family::MBart => "mbart",
             Family::Pegasus => "pegasus",
+            Family::T5 => "t5",
         }
     }
 
@@ -101,7 +106,7 @@ impl Family {
     pub fn files(self) -> FileKind {
         match self {
             Family::Qwen2 | Family::Llama => FileKind::Gguf,
-            Family::Bart | Family::MBart | Family::Pegasus => FileKind::Safetensors,
+            Family::Bart | Family::MBart | Family::Pegasus | Family::T5 => FileKind::Safetensors,
         }
     }
 
@@ -111,7 +116,7 @@ impl Family {
     pub fn chat_template(self) -> Option<(&'static str, &'static [&'static str])> {
         match self {
             Family::Qwen2 | Family::Llama => Some((CHATML, CHATML_STOP)),
-            Family::Bart | Family::MBart | Family::Pegasus => None,
+            Family::Bart | Family::MBart | Family::Pegasus | Family::T5 => None,
         }
     }
 
@@ -125,6 +130,14 @@ impl Family {
             Family::Bart => bart::Shape::BART,
             Family::MBart => bart::Shape::MBART,
             Family::Pegasus => pegasus::SHAPE,
+            Family::T5 => {
+                let config: t5::Config = folder.config()?;
+                return Ok(Box::new(T5::load(
+                    &config,
+                    folder.weights(device)?,
+                    device,
+                )?));
+            }
             Family::Qwen2 | Family::Llama => {
                 bail!("{self} models are read from GGUF files, not model folders")
             }
@@ -146,7 +159,7 @@ impl Family {
         let rotation = match self {
             Family::Qwen2 => Rotation::Halves,
             Family::Llama => Rotation::Interleaved,
-            Family::Bart | Family::MBart | Family::Pegasus => {
+            Family::Bart | Family::MBart | Family::Pegasus | Family::T5 => {
                 bail!("{self} models are read from model folders (config.json, safetensors), not GGUF files")
             }
         };
@@ -186,7 +199,7 @@ mod tests {
         let err = Family::from_name("gemma3").unwrap_err().to_string();
         assert_eq!(
             err,
-            "unsupported architecture `gemma3` (supported: qwen2, llama, bart, mbart, pegasus)"
+            "unsupported architecture `gemma3` (supported: qwen2, llama, bart, mbart, pegasus, t5)"
         );
     }
 }

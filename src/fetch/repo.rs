@@ -1,0 +1,261 @@
+//! Model folders from Hugging Face Hub repositories (`--model ORG/NAME[@REVISION]`): the
+//! files a transformers model needs — `config.json`, `tokenizer.json`,
+//! `generation_config.json` where the repository has one, and `model.safetensors` or the
+//! shards its index lists — found in the Hugging Face cache (used in place) or, unless
+//! offline, downloaded into it through hf-hub (`HF_ENDPOINT`, `HF_TOKEN` and the token file
+//! honoured). The cache's snapshot folder is the model folder.
+//!
+//! Each file is checked against the name the hub gives its blob, its ETag: a large (LFS)
+//! file's sha256, a small file's git blob id (sha1 of `blob <size>\0` and the content). A
+//! file that fails is removed from the cache (blob and snapshot link) and reported. A
+//! file's sha256 is recorded in a sidecar, so it is hashed once while its size and
+//! modification time stay the same.
+
+use super::hub::remove_snapshot_file;
+use super::verify::{path_sidecar, recorded_sha256};
+use super::{io_error, FetchError, FetchOptions};
+use hf_hub::api::sync::{Api, ApiBuilder};
+use hf_hub::{Cache, Repo, RepoType};
+use sha1::Sha1;
+use sha2::Digest;
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// A Hugging Face model repository named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoId {
+    /// `ORG/NAME`.
+    pub repo: String,
+    /// Branch, tag or commit; `main` when absent.
+    pub revision: Option<String>,
+}
+
+impl RepoId {
+    /// `ORG/NAME` or `ORG/NAME@REVISION`, each part letters, digits, `-`, `_` or `.` (not
+    /// starting with `.`); anything else is not a repository id.
+    pub fn parse(name: &str) -> Option<RepoId> {
+        let (repo, revision) = match name.split_once('@') {
+            Some((repo, revision)) => (repo, Some(revision)),
+            None => (name, None),
+        };
+        let (org, model) = repo.split_once('/')?;
+        let part = |s: &str| {
+            !s.is_empty()
+                && !s.starts_with('.')
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        let revision_ok = revision.is_none_or(|r| part(r) || r.split('/').all(part));
+        (part(org) && part(model) && revision_ok).then(|| RepoId {
+            repo: repo.to_string(),
+            revision: revision.map(str::to_string),
+        })
+    }
+
+    fn hub_repo(&self) -> Repo {
+        let revision = self.revision.clone().unwrap_or_else(|| "main".to_string());
+        Repo::with_revision(self.repo.clone(), RepoType::Model, revision)
+    }
+
+    /// How the id is written (`ORG/NAME@REVISION`).
+    pub fn display(&self) -> String {
+        match &self.revision {
+            Some(revision) => format!("{}@{revision}", self.repo),
+            None => self.repo.clone(),
+        }
+    }
+}
+
+/// Where one repository's files come from: the cache, and the hub unless offline.
+struct Files<'a> {
+    id: &'a RepoId,
+    opts: &'a FetchOptions,
+    cache: Cache,
+    api: Option<Api>,
+}
+
+impl Files<'_> {
+    fn error(&self, file: &str, reason: String) -> FetchError {
+        FetchError::HuggingFace {
+            repo: self.id.display(),
+            file: file.to_string(),
+            reason,
+        }
+    }
+
+    /// `file` from the cache, or downloaded; `None` when the hub has no such file (or, offline, the
+    /// cache has none). Either way it is checked against its blob's name.
+    fn get(&self, file: &str) -> Result<Option<PathBuf>, FetchError> {
+        let cached = self.cache.repo(self.id.hub_repo()).get(file);
+        let path = match (cached, &self.api) {
+            (Some(path), _) => path,
+            (None, None) => return Ok(None),
+            (None, Some(api)) => match api.repo(self.id.hub_repo()).download(file) {
+                Ok(path) => path,
+                Err(err) if is_not_found(&err) => return Ok(None),
+                Err(err) => return Err(self.error(file, err.to_string())),
+            },
+        };
+        if let Err(err) = check_blob(self.opts, &path) {
+            remove_snapshot_file(&path);
+            return Err(err);
+        }
+        Ok(Some(path))
+    }
+
+    fn require(&self, file: &str) -> Result<PathBuf, FetchError> {
+        self.get(file)?.ok_or_else(|| match self.api {
+            Some(_) => self.error(file, "the repository has no such file".to_string()),
+            None => FetchError::OfflineRepoMissing {
+                repo: self.id.display(),
+                file: file.to_string(),
+            },
+        })
+    }
+}
+
+/// Whether hf-hub's error is the hub saying the file does not exist.
+fn is_not_found(err: &hf_hub::api::sync::ApiError) -> bool {
+    let text = err.to_string();
+    text.contains("404") || text.contains("Not Found")
+}
+
+/// The snapshot folder holding `id`'s model files, fetched where needed.
+pub fn resolve_repo(id: &RepoId, opts: &FetchOptions) -> Result<PathBuf, FetchError> {
+    let cache = Cache::new(opts.hf_cache.clone());
+    let api = if opts.offline {
+        None
+    } else {
+        let mut builder = ApiBuilder::from_cache(cache.clone()).with_progress(opts.progress);
+        if let Some(endpoint) = &opts.hf_endpoint {
+            builder = builder.with_endpoint(endpoint.clone());
+        }
+        if let Some(token) = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty()) {
+            builder = builder.with_token(Some(token));
+        }
+        let api = builder.build().map_err(|err| FetchError::HuggingFace {
+            repo: id.display(),
+            file: String::new(),
+            reason: err.to_string(),
+        })?;
+        Some(api)
+    };
+    let files = Files {
+        id,
+        opts,
+        cache,
+        api,
+    };
+    let config = files.require("config.json")?;
+    files.require("tokenizer.json")?;
+    files.get("generation_config.json")?;
+    if files.get("model.safetensors")?.is_none() {
+        let index = files.require("model.safetensors.index.json")?;
+        for shard in shards(&index)? {
+            files.require(&shard)?;
+        }
+    }
+    Ok(config
+        .parent()
+        .expect("a snapshot file lives in a folder")
+        .to_path_buf())
+}
+
+/// The shard files an index maps tensors to.
+fn shards(index: &Path) -> Result<BTreeSet<String>, FetchError> {
+    let bad = |reason: &str| FetchError::Io {
+        path: index.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason.to_string()),
+    };
+    let text = fs::read_to_string(index).map_err(io_error(index))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad("not valid JSON"))?;
+    let map = json
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| bad("no weight_map"))?;
+    map.values()
+        .map(|file| match file.as_str() {
+            Some(name) if !name.contains(['/', '\\']) && !name.starts_with('.') => {
+                Ok(name.to_string())
+            }
+            _ => Err(bad("a shard name is not a file name in the repository")),
+        })
+        .collect()
+}
+
+/// Checks a cached file against its blob's name: a sha256 (LFS) or a git blob id.
+fn check_blob(opts: &FetchOptions, snapshot: &Path) -> Result<(), FetchError> {
+    let blob = fs::canonicalize(snapshot).map_err(io_error(snapshot))?;
+    let expected = blob
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let is_hex = |len| expected.len() == len && expected.bytes().all(|b| b.is_ascii_hexdigit());
+    let actual = if is_hex(64) {
+        recorded_sha256(&path_sidecar(opts, &blob), &blob, opts.progress)?
+    } else if is_hex(40) {
+        git_blob_id(&blob)?
+    } else {
+        // Not a name the hub gives: nothing to check it against.
+        return Ok(());
+    };
+    if actual != expected.to_ascii_lowercase() {
+        return Err(FetchError::ChecksumMismatch {
+            path: snapshot.to_path_buf(),
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// git's id of a blob: the sha1 of `blob <size>\0` followed by the content.
+fn git_blob_id(file: &Path) -> Result<String, FetchError> {
+    let mut content = Vec::new();
+    fs::File::open(file)
+        .and_then(|mut f| f.read_to_end(&mut content))
+        .map_err(io_error(file))?;
+    let mut hasher = Sha1::new();
+    hasher.update(format!("blob {}\0", content.len()));
+    hasher.update(&content);
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_ids_are_org_slash_name_with_an_optional_revision() {
+        let id = RepoId::parse("sshleifer/distilbart-cnn-12-6").unwrap();
+        assert_eq!(id.repo, "sshleifer/distilbart-cnn-12-6");
+        assert_eq!(id.revision, None);
+        let id = RepoId::parse("google/pegasus-cnn_dailymail@v1.0").unwrap();
+        assert_eq!(id.revision.as_deref(), Some("v1.0"));
+        for not_an_id in [
+            "model.gguf",
+            "a/b/c",
+            "/abs",
+            "org/",
+            "../x",
+            "a/..",
+            "a b/c",
+        ] {
+            assert_eq!(RepoId::parse(not_an_id), None, "{not_an_id}");
+        }
+    }
+
+    #[test]
+    fn a_git_blob_id_is_what_git_computes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hello");
+        fs::write(&file, "hello\n").unwrap();
+        // `printf 'hello\n' | git hash-object --stdin`
+        assert_eq!(
+            git_blob_id(&file).unwrap(),
+            "ce013625030ba8dba906f756967f9e9ca394464a"
+        );
+    }
+}
