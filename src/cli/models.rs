@@ -1,7 +1,9 @@
-//! `abridge models`: list the catalogue, fetch a model, print a model's local path.
+//! `abridge models`: list the catalogue and the model folders in the Hugging Face cache,
+//! fetch a model, print a model's local path, remove a model from the caches.
 
 use crate::catalogue;
-use crate::fetch::{self, FetchOptions};
+use crate::fetch::{self, FetchOptions, RepoId};
+use crate::model;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use std::io::{self, Write};
@@ -9,7 +11,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ModelsCommand {
-    /// List the catalogue: name, architecture, size, whether it is cached.
+    /// List the catalogue (name, architecture, size, whether it is cached), then the model
+    /// folders of other repositories in the Hugging Face cache.
     List,
     /// Download and verify a model (no-op when it is already cached and verified).
     Fetch {
@@ -23,6 +26,11 @@ pub(super) enum ModelsCommand {
         /// Use local files only; fail if the model is not cached.
         #[arg(long)]
         offline: bool,
+    },
+    /// Remove a model from abridge's cache and the Hugging Face cache.
+    Rm {
+        /// Catalogue name, or a Hugging Face repository (ORG/NAME).
+        name: String,
     },
 }
 
@@ -40,7 +48,7 @@ pub(super) fn run(command: ModelsCommand) -> Result<ExitCode> {
                 let size = spec
                     .size
                     .map_or("?".to_string(), |b| format!("{:.0} MB", b as f64 / 1e6));
-                let cached = if fetch::cached_path(&spec, &options).exists() {
+                let cached = if fetch::is_cached(&spec, &options) {
                     "yes"
                 } else {
                     "no"
@@ -57,7 +65,39 @@ pub(super) fn run(command: ModelsCommand) -> Result<ExitCode> {
                     spec.description
                 )?;
             }
+            let listed: Vec<String> = catalogue::all()
+                .iter()
+                .filter_map(|spec| fetch::repo_of(spec).map(|repo| repo.repo))
+                .collect();
+            for (repo, folder) in fetch::cached_repos(&options) {
+                if listed.contains(&repo.repo) {
+                    continue;
+                }
+                let architecture = model::folder_family(&folder)
+                    .map_or("?".to_string(), |family| family.to_string());
+                writeln!(
+                    stdout,
+                    "{:<30} {architecture:<7} {:>9}  {:<8} in the Hugging Face cache",
+                    repo.display(),
+                    "",
+                    "yes"
+                )?;
+            }
             writeln!(stdout, "\n* default model")?;
+        }
+        ModelsCommand::Rm { name } => {
+            let options = FetchOptions::from_env(true);
+            let removed = match (catalogue::find(&name), RepoId::parse(&name)) {
+                (Ok(spec), _) => fetch::remove(&spec, &options)?,
+                (Err(_), Some(repo)) => fetch::remove_repo(&repo, &options)?.into_iter().collect(),
+                (Err(unknown), None) => return Err(unknown.into()),
+            };
+            if removed.is_empty() {
+                eprintln!("abridge: `{name}` is not cached; nothing to remove");
+            }
+            for path in removed {
+                writeln!(stdout, "removed {}", path.display())?;
+            }
         }
         ModelsCommand::Fetch { name } => {
             let spec = catalogue::find(&name)?;

@@ -27,7 +27,7 @@ impl<'a> HfFile<'a> {
                 file,
                 revision: revision.as_deref(),
             }),
-            Source::Mirror { .. } => None,
+            Source::Mirror { .. } | Source::HuggingFaceRepo { .. } => None,
         }
     }
 

@@ -21,7 +21,7 @@ mod mirror;
 mod repo;
 mod verify;
 
-pub use repo::{resolve_repo, RepoId};
+pub use repo::{cached_repos, remove_repo, resolve_repo, RepoId};
 pub use verify::{file_sha256, sha256_file};
 
 use crate::catalogue::{ModelSpec, Source};
@@ -180,8 +180,23 @@ pub fn cached_path(spec: &ModelSpec, opts: &FetchOptions) -> PathBuf {
     opts.cache_dir.join("models").join(&spec.file)
 }
 
-/// A verified local path to `spec`'s GGUF file, fetching it if needed and allowed.
+/// The repository of a catalogue model stored as a model folder, if it is one.
+pub fn repo_of(spec: &ModelSpec) -> Option<RepoId> {
+    spec.sources.iter().find_map(|source| match source {
+        Source::HuggingFaceRepo { repo, revision } => Some(RepoId {
+            repo: repo.clone(),
+            revision: revision.clone(),
+        }),
+        Source::HuggingFace { .. } | Source::Mirror { .. } => None,
+    })
+}
+
+/// A verified local path to `spec`'s GGUF file (or, for a model folder, its folder in the
+/// Hugging Face cache: see [`resolve_repo`]), fetching it if needed and allowed.
 pub fn resolve(spec: &ModelSpec, opts: &FetchOptions) -> Result<PathBuf, FetchError> {
+    if let Some(repo) = repo_of(spec) {
+        return resolve_repo(&repo, opts);
+    }
     let mut attempts = Vec::new();
 
     let cached = cached_path(spec, opts);
@@ -235,6 +250,7 @@ pub fn resolve(spec: &ModelSpec, opts: &FetchOptions) -> Result<PathBuf, FetchEr
             }
             .download(spec, opts),
             Source::Mirror { parts } => fetch_from_mirror(spec, opts, parts),
+            Source::HuggingFaceRepo { .. } => continue,
         };
         match fetched {
             Ok(path) => return Ok(path),
@@ -245,6 +261,44 @@ pub fn resolve(spec: &ModelSpec, opts: &FetchOptions) -> Result<PathBuf, FetchEr
         model: spec.name.clone(),
         attempts,
     })
+}
+
+/// Whether `spec`'s model is on disk (found, not verified): in abridge's cache or the
+/// Hugging Face cache.
+pub fn is_cached(spec: &ModelSpec, opts: &FetchOptions) -> bool {
+    match repo_of(spec) {
+        Some(repo) => repo::cached_folder(&repo, opts).is_some(),
+        None => {
+            cached_path(spec, opts).is_file()
+                || spec
+                    .sources
+                    .iter()
+                    .filter_map(HfFile::from_source)
+                    .any(|hf| hf.find_in_cache(&opts.hf_cache).is_some())
+        }
+    }
+}
+
+/// Removes `spec`'s model from abridge's cache and the Hugging Face cache; returns what was
+/// removed (nothing when it was not cached).
+pub fn remove(spec: &ModelSpec, opts: &FetchOptions) -> Result<Vec<PathBuf>, FetchError> {
+    if let Some(repo) = repo_of(spec) {
+        return Ok(repo::remove_repo(&repo, opts)?.into_iter().collect());
+    }
+    let mut removed = Vec::new();
+    let cached = cached_path(spec, opts);
+    if cached.is_file() {
+        fs::remove_file(&cached).map_err(io_error(&cached))?;
+        let _ = fs::remove_file(verify::sidecar_path(spec, opts, &cached));
+        removed.push(cached);
+    }
+    for hf in spec.sources.iter().filter_map(HfFile::from_source) {
+        if let Some(path) = hf.find_in_cache(&opts.hf_cache) {
+            hub::remove_snapshot_file(&path);
+            removed.push(path);
+        }
+    }
+    Ok(removed)
 }
 
 /// A byte-counting progress bar on stderr, or a hidden one when `show` is false.

@@ -163,6 +163,45 @@ pub fn resolve_repo(id: &RepoId, opts: &FetchOptions) -> Result<PathBuf, FetchEr
         .to_path_buf())
 }
 
+/// The snapshot folder of `id` in the Hugging Face cache, if it holds a `config.json`.
+pub(super) fn cached_folder(id: &RepoId, opts: &FetchOptions) -> Option<PathBuf> {
+    let config = Cache::new(opts.hf_cache.clone())
+        .repo(id.hub_repo())
+        .get("config.json")?;
+    config.parent().map(Path::to_path_buf)
+}
+
+/// The repositories in the Hugging Face cache whose main snapshot is a model folder, with
+/// that folder, by name.
+pub fn cached_repos(opts: &FetchOptions) -> Vec<(RepoId, PathBuf)> {
+    let Ok(entries) = fs::read_dir(&opts.hf_cache) else {
+        return Vec::new();
+    };
+    let mut repos: Vec<(RepoId, PathBuf)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let (org, model) = name.strip_prefix("models--")?.split_once("--")?;
+            let id = RepoId::parse(&format!("{org}/{model}"))?;
+            let folder = cached_folder(&id, opts)?;
+            Some((id, folder))
+        })
+        .collect();
+    repos.sort_by(|a, b| a.0.repo.cmp(&b.0.repo));
+    repos
+}
+
+/// Removes `id`'s folder from the Hugging Face cache (every revision); returns it, or
+/// `None` when there was none.
+pub fn remove_repo(id: &RepoId, opts: &FetchOptions) -> Result<Option<PathBuf>, FetchError> {
+    let folder = opts.hf_cache.join(id.hub_repo().folder_name());
+    if !folder.is_dir() {
+        return Ok(None);
+    }
+    fs::remove_dir_all(&folder).map_err(io_error(&folder))?;
+    Ok(Some(folder))
+}
+
 /// The shard files an index maps tensors to.
 fn shards(index: &Path) -> Result<BTreeSet<String>, FetchError> {
     let bad = |reason: &str| FetchError::Io {
