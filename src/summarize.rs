@@ -322,10 +322,39 @@ impl Summarizer {
         }
     }
 
+    /// Whether the model ships its own generation settings (an encoder-decoder from a model
+    /// folder), which it summarizes with instead of abridge's instruct-model defaults.
+    pub fn has_own_settings(&self) -> bool {
+        self.own_settings().is_some()
+    }
+
     /// The generation settings the model ships, if it is one that takes the text itself
     /// (an encoder-decoder) rather than a chat prompt.
     fn own_settings(&self) -> Option<&GenerationConfig> {
         self.model.generation.as_ref()
+    }
+
+    /// The prompt that gives this model `text` after `instruction` verbatim (`bench`'s
+    /// fixed-length prompt, which other engines get as it is): the chat template around
+    /// `instruction`, a blank line, `Article:` and the text for an instruct model; for a
+    /// model that takes the text itself (an encoder-decoder), which has no instruction,
+    /// its input prefix and the text, cut to its input limit.
+    pub fn verbatim_prompt(&self, instruction: &str, text: &str) -> Result<Vec<u32>> {
+        if self.own_settings().is_none() {
+            return self.chat_prompt(&format!("{instruction}\n\nArticle:\n{text}"));
+        }
+        let mut ids = self.prompt(Task::Whole, Style::Paragraph, 0, text)?;
+        ids.truncate(self.model.network.limits().source);
+        Ok(ids)
+    }
+
+    /// The most tokens one generation may produce for an input of `input` tokens.
+    pub fn output_room(&self, input: usize) -> usize {
+        let limits = self.model.network.limits();
+        match limits.shared {
+            true => limits.source.saturating_sub(input),
+            false => limits.target,
+        }
     }
 
     /// The prompt's tokens asking this model to summarize `text` as a whole article, with

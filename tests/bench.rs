@@ -154,3 +154,48 @@ fn bad_arguments_are_usage_errors() {
         assert!(!out.stderr.is_empty(), "{args:?} explains itself");
     }
 }
+
+#[test]
+fn an_encoder_decoder_is_benchmarked_within_its_own_limits() {
+    // The tiny PEGASUS fixture: 128 input positions, 127 outputs. The article is cut to its
+    // input limit for the fixed-length run and the tokens asked for to its output limit;
+    // the summary reads it in parts and merges them.
+    let folder = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/seq2seq/pegasus"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_abridge"))
+        .args([
+            "bench",
+            "--json",
+            "--offline",
+            "--device",
+            "cpu",
+            "--runs",
+            "1",
+        ])
+        .args(["--gen", "500", "--model", folder, "--prompt-file"])
+        .arg(write_article(dir.path()))
+        .env("ABRIDGE_CACHE", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(report["device"], "cpu");
+    assert_eq!(report["gen_tokens"], 127);
+    assert!(report["prompt_tokens"].as_u64().unwrap() <= 128);
+    assert!(report["decode_tok_s"].as_f64().unwrap() > 0.0);
+    assert!(report["summary_tokens"].as_u64().unwrap() > 0);
+}
+
+/// [`ARTICLE`] four times over (longer than the fixture's input limit), in `dir`.
+fn write_article(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("article.txt");
+    std::fs::write(&path, [ARTICLE; 4].join("\n\n")).unwrap();
+    path
+}
