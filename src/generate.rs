@@ -112,9 +112,7 @@ impl DecodeOptions {
             .filter(|_| generated + 1 == self.max_new_tokens);
         last.or(self.forced_first.filter(|_| generated == 0))
     }
-}
 
-impl DecodeOptions {
     /// The options under which transformers' `generate` runs an encoder-decoder with these
     /// settings (its global defaults where they say nothing: greedy, 20 decoder tokens).
     /// Lengths count the decoder's start token there, and do not here.
@@ -828,13 +826,21 @@ fn beam_search(
         candidates.truncate(kept);
         let mut next: Vec<Beam> = Vec::with_capacity(width);
         for (rank, candidate) in candidates.into_iter().enumerate() {
+            // Past the first `width`, a candidate can only go on, and only while beams are
+            // missing.
+            if rank >= width && next.len() == width {
+                break;
+            }
             let parent = &live[candidate.beam];
             let tokens = [parent.tokens.as_slice(), &[candidate.token]].concat();
             let ending = if options.ends(candidate.token, end_tokens) {
                 Some((StopReason::EndToken, None))
             } else {
-                let text = decode(tokenizer, &tokens)?;
-                match request.stop_at.as_ref().and_then(|stop| stop(&text)) {
+                let cut = match &request.stop_at {
+                    Some(stop) => stop(&decode(tokenizer, &tokens)?),
+                    None => None,
+                };
+                match cut {
                     Some(cut) => Some((StopReason::Caller, Some(cut))),
                     None if tokens.len() >= options.max_new_tokens => {
                         Some((StopReason::MaxTokens, None))

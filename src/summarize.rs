@@ -101,8 +101,6 @@ pub struct Given {
     pub beams: bool,
     pub no_repeat_ngram: bool,
     pub repeat_penalty: bool,
-    /// Temperature, top-p and seed.
-    pub sampling: bool,
 }
 
 impl Default for SummaryOptions {
@@ -340,7 +338,7 @@ impl Summarizer {
     /// model that takes the text itself (an encoder-decoder), which has no instruction,
     /// its input prefix and the text, cut to its input limit.
     pub fn verbatim_prompt(&self, instruction: &str, text: &str) -> Result<Vec<u32>> {
-        if self.own_settings().is_none() {
+        if !self.has_own_settings() {
             return self.chat_prompt(&format!("{instruction}\n\nArticle:\n{text}"));
         }
         let mut ids = self.prompt(Task::Whole, Style::Paragraph, 0, text)?;
@@ -530,7 +528,7 @@ impl Summarizer {
     /// for instruct models, for a model with its own settings only when the user gave a
     /// length, and never for raw output.
     fn length_stop(&self, options: &SummaryOptions) -> bool {
-        !options.raw && (self.own_settings().is_none() || options.given.words)
+        !options.raw && (!self.has_own_settings() || options.given.words)
     }
 
     /// Room left for text in one prompt, after the template, the instruction and the output.
@@ -609,7 +607,7 @@ impl Summarizer {
         let output_tokens: usize = partials.iter().map(|p| p.output_tokens).sum();
         let chunks: usize = partials.iter().map(|p| p.chunks).sum();
         // An instruct model reads numbered paragraphs; an encoder-decoder, plain text.
-        let plain = self.own_settings().is_some();
+        let plain = self.has_own_settings();
         let numbered: Vec<String> = partials
             .iter()
             .enumerate()

@@ -64,6 +64,18 @@ fn settings(model: &LoadedModel) -> GenerationConfig {
         .expect("a folder model has settings")
 }
 
+/// The model's settings as the fixture's greedy run changed them: one beam, no minimum, no
+/// n-gram rule, the case's length.
+fn greedy(model: &LoadedModel, case: &Case) -> GenerationConfig {
+    GenerationConfig {
+        num_beams: Some(1),
+        min_length: Some(0),
+        no_repeat_ngram_size: Some(0),
+        max_length: Some(case.greedy_max_length),
+        ..settings(model)
+    }
+}
+
 fn end_tokens(config: &GenerationConfig) -> Vec<u32> {
     config.eos_token_id.as_ref().expect("an end token").ids()
 }
@@ -148,14 +160,7 @@ fn greedy_outputs_match_transformers() -> Result<()> {
     for name in FAMILIES {
         let (mut model, expected) = load(name)?;
         for case in &expected.cases {
-            let config = GenerationConfig {
-                num_beams: Some(1),
-                min_length: Some(0),
-                no_repeat_ngram_size: Some(0),
-                max_length: Some(case.greedy_max_length),
-                ..settings(&model)
-            };
-            let options = DecodeOptions::from_generation_config(&config);
+            let options = DecodeOptions::from_generation_config(&greedy(&model, case));
             assert_eq!(
                 run(&mut model, &case.input_ids, &options)?,
                 case.greedy,
@@ -237,13 +242,7 @@ fn the_summarization_task_parameters_override_the_generation_config() -> Result<
 #[test]
 fn batched_greedy_decoding_gives_each_input_its_own_output() -> Result<()> {
     let (mut model, expected) = load("bart")?;
-    let config = GenerationConfig {
-        num_beams: Some(1),
-        min_length: Some(0),
-        no_repeat_ngram_size: Some(0),
-        max_length: Some(expected.cases[0].greedy_max_length),
-        ..settings(&model)
-    };
+    let config = greedy(&model, &expected.cases[0]);
     let options = DecodeOptions::from_generation_config(&config);
     let requests = expected
         .cases

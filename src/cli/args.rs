@@ -68,9 +68,9 @@ pub(super) struct ModelArgs {
 /// How tokens are chosen.
 #[derive(Debug, Clone, Args)]
 pub(super) struct DecodingArgs {
-    /// Sampling temperature, 0 to 10; 0 is greedy and deterministic [default: 0].
-    #[arg(long, value_parser = parse_temperature)]
-    pub(super) temperature: Option<f64>,
+    /// Sampling temperature, 0 to 10; 0 is greedy and deterministic.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_temperature)]
+    pub(super) temperature: f64,
     /// Nucleus sampling threshold (with --temperature above 0).
     #[arg(long, value_parser = parse_probability)]
     pub(super) top_p: Option<f64>,
@@ -97,7 +97,7 @@ impl DecodingArgs {
     pub(super) fn options(&self) -> DecodeOptions {
         let defaults = DecodeOptions::default();
         DecodeOptions {
-            temperature: self.temperature.unwrap_or(defaults.temperature),
+            temperature: self.temperature,
             top_p: self.top_p,
             seed: self.seed,
             repeat_penalty: self.repeat_penalty.unwrap_or(defaults.repeat_penalty),
@@ -114,7 +114,6 @@ impl DecodingArgs {
             beams: self.beams.is_some(),
             no_repeat_ngram: self.no_repeat_ngram.is_some(),
             repeat_penalty: self.repeat_penalty.is_some(),
-            sampling: self.temperature.is_some() || self.top_p.is_some(),
         }
     }
 }

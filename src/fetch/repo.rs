@@ -14,7 +14,7 @@
 use super::hub::remove_snapshot_file;
 use super::verify::{path_sidecar, recorded_sha256};
 use super::{io_error, FetchError, FetchOptions};
-use hf_hub::api::sync::{Api, ApiBuilder};
+use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
 use hf_hub::{Cache, Repo, RepoType};
 use sha1::Sha1;
 use sha2::Digest;
@@ -116,10 +116,9 @@ impl Files<'_> {
     }
 }
 
-/// Whether hf-hub's error is the hub saying the file does not exist.
-fn is_not_found(err: &hf_hub::api::sync::ApiError) -> bool {
-    let text = err.to_string();
-    text.contains("404") || text.contains("Not Found")
+/// Whether hf-hub's error is the hub saying the file does not exist (HTTP 404).
+fn is_not_found(err: &ApiError) -> bool {
+    matches!(err, ApiError::RequestError(err) if matches!(**err, ureq::Error::Status(404, _)))
 }
 
 /// The snapshot folder holding `id`'s model files, fetched where needed.
