@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked
-for model in smollm2-135m-instruct qwen2.5-coder-1.5b-instruct; do
+for model in smollm2-135m-instruct qwen2.5-coder-1.5b-instruct gemma-3-270m; do
   "${CARGO_TARGET_DIR:-target}/release/abridge" models fetch "$model" >/dev/null
 done
 cargo test --release --locked "$@" -- --include-ignored --skip real_smollm2_resolves_through_the_mirror

@@ -2,7 +2,7 @@
 //! embedded in the binary, with each model's file, checksum, prompt template and the
 //! sources it can be fetched from (in resolution order).
 
-use crate::model::Family;
+use crate::model::{ChatFormat, Family};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -26,11 +26,13 @@ pub struct ModelSpec {
     /// the model is unverified: its hash is recorded on first download and checked after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// Chat template with `{system}` and `{user}` placeholders; an entry without one gets its
-    /// family's (see [`Family::chat_template`]).
+    /// Chat template with `{system}` and `{user}` placeholders; an entry without one gets the
+    /// GGUF file's own (`tokenizer.chat_template`), else its family's (see
+    /// [`ModelSpec::with_chat`]).
     #[serde(default)]
     pub template: String,
-    /// Strings (special tokens) that end generation; the family's when the entry has none.
+    /// Strings (special tokens) that end generation; the file's, else the family's, when the
+    /// entry has none.
     #[serde(default)]
     pub stop: Vec<String>,
     pub licence: String,
@@ -107,12 +109,19 @@ macro_rules! entry {
 }
 
 /// The catalogue files, in listing order.
-const ENTRIES: [(&str, &str); 12] = [
+const ENTRIES: [(&str, &str); 19] = [
     entry!("qwen2.5-coder-1.5b-instruct"),
     entry!("qwen2.5-coder-0.5b-instruct"),
     entry!("qwen2.5-1.5b-instruct"),
     entry!("qwen2.5-0.5b-instruct"),
+    entry!("qwen3-0.6b"),
+    entry!("qwen3-1.7b"),
+    entry!("gemma-3-1b-it"),
+    entry!("llama-3.2-1b-instruct"),
+    entry!("llama-3.2-3b-instruct"),
+    entry!("phi-3.5-mini-instruct"),
     entry!("smollm2-135m-instruct"),
+    entry!("gemma-3-270m"),
     entry!("distilbart-cnn-12-6"),
     entry!("distilbart-cnn-6-6"),
     entry!("bart-large-cnn"),
@@ -129,9 +138,7 @@ pub fn all() -> Vec<ModelSpec> {
     ENTRIES
         .iter()
         .map(|(file, text)| {
-            let spec: ModelSpec = toml::from_str(text)
-                .unwrap_or_else(|err| panic!("models/{file} is invalid: {err}"));
-            spec.with_family_defaults()
+            toml::from_str(text).unwrap_or_else(|err| panic!("models/{file} is invalid: {err}"))
         })
         .collect()
 }
@@ -176,7 +183,8 @@ pub fn default_model() -> ModelSpec {
 
 impl ModelSpec {
     /// The entry for a file of `family` that no catalogue entry describes: named `name`,
-    /// with the family's chat template, unverified and with no sources.
+    /// unverified and with no sources; its chat template comes from the file or the family
+    /// ([`ModelSpec::with_chat`]).
     pub fn for_local_file(name: String, description: String, family: Family) -> Self {
         ModelSpec {
             name,
@@ -191,19 +199,26 @@ impl ModelSpec {
             default: false,
             sources: Vec::new(),
         }
-        .with_family_defaults()
     }
 
-    /// This entry with its family's chat template and stop strings where it has none.
-    fn with_family_defaults(mut self) -> Self {
-        let Some((template, stop)) = self.architecture.chat_template() else {
-            return self;
-        };
+    /// This entry with a chat template and stop strings where it names none: those of the
+    /// model file (`file`, its GGUF chat format), else its family's. An encoder-decoder,
+    /// which takes plain text, gets none.
+    pub fn with_chat(mut self, file: Option<&ChatFormat>) -> Self {
+        let family = self.architecture.chat_template();
         if self.template.is_empty() {
-            self.template = template.to_string();
+            if let Some(format) = file {
+                self.template = format.template.clone();
+            } else if let Some((template, _)) = family {
+                self.template = template.to_string();
+            }
         }
         if self.stop.is_empty() {
-            self.stop = stop.iter().map(|s| s.to_string()).collect();
+            if let Some(format) = file.filter(|format| !format.stop.is_empty()) {
+                self.stop = format.stop.clone();
+            } else if let Some((_, stop)) = family {
+                self.stop = stop.iter().map(|s| s.to_string()).collect();
+            }
         }
         self
     }
@@ -260,11 +275,11 @@ mod tests {
         assert_eq!(models.iter().filter(|m| m.default).count(), 1);
         for m in &models {
             assert!(!m.sources.is_empty(), "{}: no sources", m.name);
+            let m = &m.clone().with_chat(None);
             // A model folder takes plain text: no template (see the test below).
             if m.architecture.files() == FileKind::Safetensors {
                 continue;
             }
-            assert!(m.template.contains("{system}"), "{}: no {{system}}", m.name);
             assert!(m.template.contains("{user}"), "{}: no {{user}}", m.name);
             assert!(!m.stop.is_empty(), "{}: no stop strings", m.name);
             assert!(
@@ -336,8 +351,12 @@ mod tests {
 
         let smol = find("smollm2-135m-instruct").unwrap();
         assert_eq!(smol.architecture, Family::Llama);
+        assert!(
+            smol.template.is_empty(),
+            "smollm2 takes its file's template"
+        );
         assert_eq!(
-            smol.template,
+            smol.clone().with_chat(None).template,
             Family::Llama
                 .chat_template()
                 .expect("a decoder has a template")
@@ -377,7 +396,7 @@ mod tests {
 
     #[test]
     fn render_prompt_fills_chatml() {
-        let spec = default_model();
+        let spec = default_model().with_chat(None);
         let pieces = spec.render_prompt("Be brief.", "Summarize {this}.");
         assert_eq!(
             joined(&pieces),

@@ -22,14 +22,41 @@ enum Choice {
     File(PathBuf),
     /// A Hugging Face model repository (`ORG/NAME[@REVISION]`).
     Repo(RepoId),
+    /// A GGUF file of a Hugging Face repository (`hf:ORG/NAME[@REVISION][:QUANT|FILE]`).
+    HubGguf { repo: RepoId, pick: Option<String> },
 }
 
-/// What `name` names: a model folder, a path to a GGUF file (one that ends in `.gguf` or
-/// exists), a Hugging Face repository id (`ORG/NAME[@REVISION]`), else a catalogue name;
-/// `None` is the default model.
+/// The prefix of a Hub GGUF model name.
+const HUB_GGUF: &str = "hf:";
+
+/// What `name` names: a GGUF file of a Hub repository (`hf:ORG/NAME[@REVISION][:QUANT|FILE]`),
+/// a model folder, a path to a GGUF file (one that ends in `.gguf` or exists), a Hugging
+/// Face repository id (`ORG/NAME[@REVISION]`), else a catalogue name; `None` is the default
+/// model.
 fn choose(name: Option<&str>) -> Result<Choice> {
     Ok(match name {
         None => Choice::Catalogue(catalogue::default_model()),
+        Some(name) if name.starts_with(HUB_GGUF) => {
+            let rest = &name[HUB_GGUF.len()..];
+            let (repo, pick) = match rest.split_once(':') {
+                Some((repo, pick)) => (repo, Some(pick.to_string())),
+                None => (rest, None),
+            };
+            let repo = RepoId::parse(repo).ok_or_else(|| {
+                RequestError(format!(
+                    "{name}: not a Hub GGUF name (hf:ORG/NAME[@REVISION][:QUANT|FILE])"
+                ))
+            })?;
+            if pick
+                .as_deref()
+                .is_some_and(|p| p.is_empty() || p.contains(['/', '\\']))
+            {
+                return Err(
+                    RequestError(format!("{name}: the part after `:` names no file")).into(),
+                );
+            }
+            Choice::HubGguf { repo, pick }
+        }
         Some(name) if Path::new(name).is_dir() => Choice::File(PathBuf::from(name)),
         Some(name) if name.ends_with(".gguf") || Path::new(name).is_file() => {
             let path = PathBuf::from(name);
@@ -64,6 +91,13 @@ pub fn resolve(name: Option<&str>, offline: bool) -> Result<(ModelSpec, PathBuf)
             };
             Ok((spec, dir))
         }
+        Choice::HubGguf { repo, pick } => {
+            let options = FetchOptions::from_env(offline);
+            let path = fetch::resolve_gguf(&repo, pick.as_deref(), &options)?;
+            let name = name.unwrap_or_default().to_string();
+            let description = format!("{name}: a GGUF file of Hugging Face {}", repo.display());
+            Ok((gguf_spec(&path, Some((name, description)))?, path))
+        }
     }
 }
 
@@ -84,19 +118,28 @@ fn local_file_spec(path: &Path) -> Result<ModelSpec> {
             model::folder_family(path)?,
         ));
     }
+    gguf_spec(path, None)
+}
+
+/// The catalogue entry with the GGUF file's name, or else an entry of its own, named and
+/// described as `own` says (after the file where `own` is `None`).
+fn gguf_spec(path: &Path, own: Option<(String, String)>) -> Result<ModelSpec> {
     let file = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut spec = match catalogue::all().into_iter().find(|spec| spec.file == file) {
         Some(spec) => spec,
-        None => ModelSpec::for_local_file(
-            path.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            format!("local file {}", path.display()),
-            model::family_of(path)?,
-        ),
+        None => {
+            let (name, description) = own.unwrap_or_else(|| {
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+                (
+                    stem.unwrap_or_default(),
+                    format!("local file {}", path.display()),
+                )
+            });
+            ModelSpec::for_local_file(name, description, model::family_of(path)?)
+        }
     };
     spec.sources.clear();
     Ok(spec)

@@ -123,6 +123,9 @@ pub struct Summarizer {
     spec: ModelSpec,
     device: Device,
     end_tokens: Vec<u32>,
+    /// The tokens that open and close a thinking model's reasoning (Qwen3's `<think>` and
+    /// `</think>`), which is never part of a summary.
+    thinking: Option<[u32; 2]>,
     /// Most sequences decoded together (see [`generate_batch`]).
     batch_size: usize,
 }
@@ -236,7 +239,10 @@ struct Partial {
 }
 
 impl Summarizer {
+    /// A summarizer of `model` described by `spec`, whose chat template and stop strings,
+    /// where it names none, are the model file's or its family's.
     pub fn new(model: LoadedModel, spec: ModelSpec, device: Device) -> Result<Self> {
+        let spec = spec.with_chat(model.chat.as_ref());
         let mut end_tokens: Vec<u32> = spec
             .stop
             .iter()
@@ -259,11 +265,16 @@ impl Summarizer {
                 spec.stop.join(", ")
             );
         }
+        let tag = |name: &str| model.tokenizer.token_to_id(name);
+        let thinking = tag("<think>")
+            .zip(tag("</think>"))
+            .map(|(open, close)| [open, close]);
         Ok(Self {
             model,
             spec,
             device,
             end_tokens,
+            thinking,
             batch_size: 1,
         })
     }
@@ -687,7 +698,7 @@ impl Summarizer {
         )?
         .pop()
         .expect("one request, one result")?;
-        let partial = Partial::new(&generation, raw);
+        let partial = Partial::new(&self.without_thinking(generation)?, raw);
         if let Some(sentences) = sentences.as_mut().filter(|_| !raw) {
             sentences.show(&split_sentences(&partial.text));
         }
@@ -725,12 +736,31 @@ impl Summarizer {
         Ok(generations
             .into_iter()
             .map(|generation| {
-                generation.map(|g| {
-                    let seconds = g.prefill_seconds + g.decode_seconds;
-                    (Partial::new(&g, options.raw), seconds)
-                })
+                let g = self.without_thinking(generation?)?;
+                let seconds = g.prefill_seconds + g.decode_seconds;
+                Ok((Partial::new(&g, options.raw), seconds))
             })
             .collect())
+    }
+
+    /// `generation` with any reasoning a thinking model wrote (from `<think>` to
+    /// `</think>`) left out of its text; reasoning that never closed leaves no text.
+    fn without_thinking(&self, mut generation: Generation) -> Result<Generation> {
+        let Some([open, close]) = self.thinking else {
+            return Ok(generation);
+        };
+        let tokens = &generation.tokens;
+        if let Some(end) = tokens.iter().rposition(|&t| t == close) {
+            generation.text = self
+                .model
+                .tokenizer
+                .decode(&tokens[end + 1..], true)
+                .map_err(|e| anyhow::anyhow!("cannot decode tokens: {e}"))?;
+            generation.text = generation.text.trim_start().to_string();
+        } else if tokens.contains(&open) {
+            generation.text.clear();
+        }
+        Ok(generation)
     }
 }
 

@@ -161,7 +161,8 @@ fn a_model_file_of_an_unknown_family_lists_the_known_ones() {
         1,
         &[
             "other.gguf",
-            "unsupported architecture `mamba` (supported: qwen2, llama, bart, mbart, pegasus, t5)",
+            "unsupported architecture `mamba` (supported: qwen2, llama, qwen3, gemma3, phi3, bart, mbart, \
+             pegasus, t5)",
         ],
     );
 }

@@ -21,7 +21,7 @@ mod mirror;
 mod repo;
 mod verify;
 
-pub use repo::{cached_repos, remove_repo, resolve_repo, RepoId};
+pub use repo::{cached_repos, remove_repo, resolve_gguf, resolve_repo, RepoId};
 pub use verify::{file_sha256, sha256_file};
 
 use crate::catalogue::{ModelSpec, Source};

@@ -121,32 +121,137 @@ fn is_not_found(err: &ApiError) -> bool {
     matches!(err, ApiError::RequestError(err) if matches!(**err, ureq::Error::Status(404, _)))
 }
 
+impl<'a> Files<'a> {
+    /// `id`'s files: the Hugging Face cache, and the hub through hf-hub unless offline.
+    fn open(id: &'a RepoId, opts: &'a FetchOptions) -> Result<Self, FetchError> {
+        let cache = Cache::new(opts.hf_cache.clone());
+        let api = match opts.offline {
+            true => None,
+            false => {
+                let mut builder =
+                    ApiBuilder::from_cache(cache.clone()).with_progress(opts.progress);
+                if let Some(endpoint) = &opts.hf_endpoint {
+                    builder = builder.with_endpoint(endpoint.clone());
+                }
+                if let Some(token) = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty()) {
+                    builder = builder.with_token(Some(token));
+                }
+                let api = builder.build().map_err(|err| FetchError::HuggingFace {
+                    repo: id.display(),
+                    file: String::new(),
+                    reason: err.to_string(),
+                })?;
+                Some(api)
+            }
+        };
+        Ok(Files {
+            id,
+            opts,
+            cache,
+            api,
+        })
+    }
+
+    /// The names of the repository's files: the hub's listing, or offline the cached
+    /// snapshot's.
+    fn list(&self) -> Result<Vec<String>, FetchError> {
+        match &self.api {
+            Some(api) => {
+                let info =
+                    api.repo(self.id.hub_repo()).info().map_err(|err| {
+                        match is_not_found(&err) {
+                            true => self.error("", "no such repository".to_string()),
+                            false => self.error("", err.to_string()),
+                        }
+                    })?;
+                Ok(info.siblings.into_iter().map(|s| s.rfilename).collect())
+            }
+            None => {
+                let folder = self.opts.hf_cache.join(self.id.hub_repo().folder_name());
+                let revision = self.id.revision.as_deref().unwrap_or("main");
+                // A revision without a ref is a commit.
+                let commit = fs::read_to_string(folder.join("refs").join(revision))
+                    .unwrap_or_else(|_| revision.to_string());
+                let snapshot = folder.join("snapshots").join(commit.trim());
+                let Ok(entries) = fs::read_dir(&snapshot) else {
+                    return Ok(Vec::new());
+                };
+                Ok(entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect())
+            }
+        }
+    }
+}
+
+/// The GGUF file of a Hub repository that `pick` names: a file name (ending in `.gguf`),
+/// else a quantization (`Q4_K_M`, `q8_0`: the one file whose name has it, case
+/// ignored), else Q4_K_M where there are several and the only one where there is one.
+/// Fetched into the Hugging Face cache where needed and checked like any repository file.
+pub fn resolve_gguf(
+    id: &RepoId,
+    pick: Option<&str>,
+    opts: &FetchOptions,
+) -> Result<PathBuf, FetchError> {
+    let files = Files::open(id, opts)?;
+    let file = match pick.filter(|p| p.ends_with(".gguf")) {
+        Some(file) => file.to_string(),
+        None => {
+            let listed: Vec<String> = files
+                .list()?
+                .into_iter()
+                .filter(|name| name.ends_with(".gguf") && !name.contains('/'))
+                .collect();
+            choose_gguf(&listed, pick).map_err(|reason| match files.api {
+                Some(_) => files.error(pick.unwrap_or(""), reason),
+                None => FetchError::OfflineRepoMissing {
+                    repo: id.display(),
+                    file: format!("{} ({reason})", pick.unwrap_or("a GGUF file")),
+                },
+            })?
+        }
+    };
+    files.require(&file)
+}
+
+/// The file of `listed` that `quant` names (see [`resolve_gguf`]), or why there is none.
+fn choose_gguf(listed: &[String], quant: Option<&str>) -> Result<String, String> {
+    let has = |quant: &str| -> Vec<&String> {
+        let quant = quant.to_ascii_lowercase();
+        listed
+            .iter()
+            .filter(|name| name.to_ascii_lowercase().contains(&quant))
+            .collect()
+    };
+    let matches = match quant {
+        Some(quant) => has(quant),
+        None if listed.len() == 1 => listed.iter().collect(),
+        None => has("q4_k_m"),
+    };
+    match matches.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] if listed.is_empty() => Err("no GGUF file found".to_string()),
+        [] => Err(format!(
+            "no file for {}; GGUF files: {}",
+            quant.unwrap_or("Q4_K_M"),
+            listed.join(", ")
+        )),
+        several => Err(format!(
+            "several files match {}: {}; name one",
+            quant.unwrap_or("Q4_K_M"),
+            several
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 /// The snapshot folder holding `id`'s model files, fetched where needed.
 pub fn resolve_repo(id: &RepoId, opts: &FetchOptions) -> Result<PathBuf, FetchError> {
-    let cache = Cache::new(opts.hf_cache.clone());
-    let api = if opts.offline {
-        None
-    } else {
-        let mut builder = ApiBuilder::from_cache(cache.clone()).with_progress(opts.progress);
-        if let Some(endpoint) = &opts.hf_endpoint {
-            builder = builder.with_endpoint(endpoint.clone());
-        }
-        if let Some(token) = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty()) {
-            builder = builder.with_token(Some(token));
-        }
-        let api = builder.build().map_err(|err| FetchError::HuggingFace {
-            repo: id.display(),
-            file: String::new(),
-            reason: err.to_string(),
-        })?;
-        Some(api)
-    };
-    let files = Files {
-        id,
-        opts,
-        cache,
-        api,
-    };
+    let files = Files::open(id, opts)?;
     let config = files.require("config.json")?;
     files.require("tokenizer.json")?;
     files.get("generation_config.json")?;
@@ -283,6 +388,22 @@ mod tests {
         ] {
             assert_eq!(RepoId::parse(not_an_id), None, "{not_an_id}");
         }
+    }
+
+    #[test]
+    fn a_gguf_file_is_picked_by_name_quantization_or_default() {
+        let listed: Vec<String> = ["M-Q4_K_M.gguf", "M-Q8_0.gguf", "M-Q4_K_S.gguf"]
+            .map(str::to_string)
+            .to_vec();
+        assert_eq!(choose_gguf(&listed, None).unwrap(), "M-Q4_K_M.gguf");
+        assert_eq!(choose_gguf(&listed, Some("q8_0")).unwrap(), "M-Q8_0.gguf");
+        let err = choose_gguf(&listed, Some("Q4_K")).unwrap_err();
+        assert!(err.starts_with("several files match Q4_K"), "{err}");
+        let err = choose_gguf(&listed, Some("Q2_K")).unwrap_err();
+        assert!(err.contains("M-Q8_0.gguf"), "{err}");
+        let one = vec!["only-f16.gguf".to_string()];
+        assert_eq!(choose_gguf(&one, None).unwrap(), "only-f16.gguf");
+        assert_eq!(choose_gguf(&[], None).unwrap_err(), "no GGUF file found");
     }
 
     #[test]

@@ -1,19 +1,22 @@
-//! Decoder-only transformers of the Llama lineage stored as GGUF: Llama (SmolLM2) and
-//! Qwen2 (Qwen2.5, Qwen2.5-Coder).
+//! Decoder-only transformers of the Llama lineage stored as GGUF — Llama (SmolLM2, Llama
+//! 3.x), Qwen2 (Qwen2.5), Qwen3, Gemma 3 and Phi-3 — in one implementation that each
+//! family's [`Recipe`] configures.
 //!
-//! Both stack blocks of RMSNorm → grouped-query attention with rotary position embeddings
-//! → RMSNorm → SwiGLU MLP. They differ in the metadata prefix, in Qwen2's biases on the
-//! query/key/value projections, and in the rotary layout: llama.cpp's converter permutes
-//! Llama's query/key weights for interleaved rotation, while Qwen2 rotates the two halves
-//! of each head (GPT-NeoX style); the registry (`super::registry`) says which. Structure follows candle's `quantized_qwen2.rs`; weight
-//! matrices run on abridge's own CPU kernels (`crate::kernels`) where they handle the quant
-//! type, and on candle's `QMatMul` otherwise and on GPUs. The token embedding stays quantized
-//! (rows are dequantized on lookup) and is shared with the output projection when the file
-//! ties them.
+//! Every block is RMSNorm → grouped-query attention with rotary position embeddings →
+//! RMSNorm → gated MLP. The families differ in what the recipe names: the rotary layout
+//! (llama.cpp's converter permutes Llama's query/key weights for interleaved rotation; the
+//! others rotate the two halves of each head, GPT-NeoX style), per-head query/key norms
+//! (Qwen3, Gemma 3), norms after each sublayer, a GELU gate, scaled embeddings and
+//! sliding-window local layers (Gemma 3), fused projections (Phi-3); and in what the file
+//! says — Qwen2's query/key/value biases, Llama 3's and Phi-3's rotary frequency factors.
+//! Structure follows candle's `quantized_*` models and llama.cpp; weight matrices run on
+//! abridge's own CPU kernels (`crate::kernels`) where they handle the quant type, and on
+//! candle's `QMatMul` otherwise and on GPUs. The token embedding stays quantized (rows are
+//! dequantized on lookup) and is shared with the output projection when the file ties them.
 
-use super::layers::Rotation;
 use super::layers::{
-    causal_mask, forward_all, grouped_attention, GgufReader, KvCache, Linear, RmsNorm, Rotary,
+    causal_mask, forward_all, grouped_attention, Activation, GgufReader, KvCache, Linear, RmsNorm,
+    RopeSpec, Rotary, Rotation,
 };
 use super::{LanguageModel, Limits, Step};
 use crate::kernels::CpuQMatMul;
@@ -50,6 +53,46 @@ impl Vocabulary {
     }
 }
 
+/// What sets one family's decoder apart from the others (the registry holds the Llama
+/// lineage's plain recipes; `qwen3.rs`, `gemma3.rs` and `phi3.rs` hold theirs).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Recipe {
+    /// How the rotary embedding pairs the dimensions of a head.
+    pub(super) rotation: Rotation,
+    /// An RMSNorm over each query and key head before rotation (`attn_q_norm`,
+    /// `attn_k_norm`: Qwen3, Gemma 3).
+    pub(super) head_norms: bool,
+    /// RMSNorms on the attention's and the MLP's outputs before the residual sum
+    /// (`post_attention_norm`, `post_ffw_norm`: Gemma 3).
+    pub(super) post_norms: bool,
+    /// The activation of the MLP's gate.
+    pub(super) activation: Activation,
+    /// Token embeddings multiplied by √hidden (Gemma).
+    pub(super) scale_embeddings: bool,
+    /// Query, key and value in one matrix (`attn_qkv`) and gate and up in one (`ffn_up`,
+    /// gate rows first: Phi-3).
+    pub(super) fused: bool,
+    /// Local layers that see only the last `<arch>.attention.sliding_window` positions,
+    /// with their own rotary base; every `sliding_window_type`-th layer (6 when absent)
+    /// is global (Gemma 3).
+    pub(super) sliding_layers: bool,
+}
+
+impl Recipe {
+    /// The Llama lineage's plain block: SwiGLU, no extra norms, separate projections.
+    pub(super) const fn plain(rotation: Rotation) -> Self {
+        Recipe {
+            rotation,
+            head_norms: false,
+            post_norms: false,
+            activation: Activation::Silu,
+            scale_embeddings: false,
+            fused: false,
+            sliding_layers: false,
+        }
+    }
+}
+
 /// A projection with an optional bias (Qwen2's query/key/value).
 struct Projection {
     weight: Linear,
@@ -66,25 +109,86 @@ impl Projection {
     }
 }
 
-/// Where one step's rows sit in a forward pass, with its causal mask.
+/// The query, key and value projections: three matrices, or one whose output rows are the
+/// three in turn.
+enum QueryKeyValue {
+    Separate(Box<[Projection; 3]>),
+    Fused(Linear),
+}
+
+impl QueryKeyValue {
+    /// Queries, keys and values of `x` (rows, hidden), each (rows, heads · head_dim).
+    fn forward(&self, x: &Tensor, widths: [usize; 3]) -> Result<[Tensor; 3]> {
+        match self {
+            QueryKeyValue::Separate(projections) => {
+                let [q, k, v] = projections.as_ref();
+                let [qy, ky, vy] = forward_all([&q.weight, &k.weight, &v.weight], x)?;
+                Ok([q.add_bias(qy)?, k.add_bias(ky)?, v.add_bias(vy)?])
+            }
+            QueryKeyValue::Fused(weight) => {
+                let y = weight.forward(x)?;
+                let [q, k, _] = widths;
+                Ok([
+                    y.narrow(1, 0, q)?,
+                    y.narrow(1, q, k)?,
+                    y.narrow(1, q + k, widths[2])?,
+                ])
+            }
+        }
+    }
+}
+
+/// Where one step's rows sit in a forward pass, with its masks.
 struct StepRows {
     slot: usize,
     pos: usize,
     /// First row of the step in the pass's (rows, hidden) activations.
     row: usize,
     len: usize,
-    /// (len, pos + len) additive mask; `None` for a single new token, which sees everything.
+    /// (len, pos + len) additive causal mask; `None` for a single new token, which sees
+    /// everything.
     mask: Option<Tensor>,
+    /// The causal mask of a local layer over the positions its first row can see (from
+    /// [`window_start`] on); `None` for a single new token or a model without local layers.
+    window_mask: Option<Tensor>,
+}
+
+/// The first position a local layer's query at `pos` sees: it sees the last `window`
+/// positions, itself included (as transformers and llama.cpp count a sliding window).
+fn window_start(pos: usize, window: usize) -> usize {
+    (pos + 1).saturating_sub(window)
+}
+
+/// The additive mask of `seq` new positions after `pos` cached ones in a local layer of
+/// `window` positions, over the keys from [`window_start`]`(pos, window)` on.
+fn window_mask(seq: usize, pos: usize, window: usize, device: &Device) -> Result<Tensor> {
+    let first = window_start(pos, window);
+    let total = pos + seq;
+    let mask: Vec<f32> = (0..seq)
+        .flat_map(|i| {
+            let query = pos + i;
+            (first..total).map(move |key| {
+                if key > query || query - key >= window {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    Ok(Tensor::from_vec(mask, (seq, total - first), device)?)
 }
 
 struct Attention {
-    query: Projection,
-    key: Projection,
-    value: Projection,
+    projections: QueryKeyValue,
+    /// Per-head RMSNorms of queries and keys (Qwen3, Gemma 3).
+    head_norms: Option<[RmsNorm; 2]>,
     output: Linear,
     n_head: usize,
     n_kv_head: usize,
     head_dim: usize,
+    /// How many positions back this layer sees; `None` for all of them.
+    window: Option<usize>,
     /// One cache per slot.
     caches: Vec<KvCache>,
 }
@@ -92,11 +196,12 @@ struct Attention {
 impl Attention {
     /// `x`: (rows, hidden) for every step of the pass.
     fn forward(&mut self, x: &Tensor, steps: &[StepRows], rotary: &Rotary) -> Result<Tensor> {
-        let weights = [&self.query.weight, &self.key.weight, &self.value.weight];
-        let [q, k, v] = forward_all(weights, x)?;
-        let q = self.query.add_bias(q)?;
-        let k = self.key.add_bias(k)?;
-        let v = self.value.add_bias(v)?;
+        let widths = [
+            self.n_head * self.head_dim,
+            self.n_kv_head * self.head_dim,
+            self.n_kv_head * self.head_dim,
+        ];
+        let [q, k, v] = self.projections.forward(x, widths)?;
         let mut outputs = Vec::with_capacity(steps.len());
         for step in steps {
             // (len, heads · head_dim) rows → (1, heads, len, head_dim).
@@ -106,13 +211,32 @@ impl Attention {
                     .transpose(1, 2)?
                     .contiguous()?)
             };
-            let q = rotary.apply(&heads(&q, self.n_head)?, step.pos)?;
-            let k = rotary.apply(&heads(&k, self.n_kv_head)?, step.pos)?;
+            let mut q = heads(&q, self.n_head)?;
+            let mut k = heads(&k, self.n_kv_head)?;
+            if let Some([q_norm, k_norm]) = &self.head_norms {
+                q = q_norm.forward(&q)?;
+                k = k_norm.forward(&k)?;
+            }
+            let q = rotary.apply(&q, step.pos)?;
+            let k = rotary.apply(&k, step.pos)?;
             let v = heads(&v, self.n_kv_head)?;
+            let window = self.window;
             let (k, v) = self
                 .cache(step.slot, x.device())?
                 .append(&k, &v, step.pos)?;
-            outputs.push(grouped_attention(&q, &k, &v, step.mask.as_ref())?);
+            let (k, v, mask) = match window {
+                None => (k, v, step.mask.as_ref()),
+                Some(window) => {
+                    let first = window_start(step.pos, window);
+                    let seen = step.pos + step.len - first;
+                    (
+                        k.narrow(2, first, seen)?,
+                        v.narrow(2, first, seen)?,
+                        step.window_mask.as_ref(),
+                    )
+                }
+            };
+            outputs.push(grouped_attention(&q, &k, &v, mask)?);
         }
         let y = match outputs.len() {
             1 => outputs.pop().expect("one output"),
@@ -148,42 +272,79 @@ impl Attention {
     }
 }
 
+/// The gate and up projections: two matrices, or one whose output holds the gate's rows
+/// then the up's.
+enum GateUp {
+    Separate(Linear, Linear),
+    Fused(Linear),
+}
+
 struct Mlp {
-    gate: Linear,
-    up: Linear,
+    gate_up: GateUp,
     down: Linear,
+    activation: Activation,
 }
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let [gate, up] = forward_all([&self.gate, &self.up], x)?;
-        self.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)
+        let [gate, up] = match &self.gate_up {
+            GateUp::Separate(gate, up) => forward_all([gate, up], x)?,
+            GateUp::Fused(gate_up) => {
+                let y = gate_up.forward(x)?;
+                let half = y.dim(1)? / 2;
+                [y.narrow(1, 0, half)?, y.narrow(1, half, half)?]
+            }
+        };
+        self.down.forward(&(self.activation.apply(&gate)? * up)?)
     }
 }
 
+/// A block's norm before a sublayer and, in some families, after it.
+struct Norms {
+    before: RmsNorm,
+    after: Option<RmsNorm>,
+}
+
 struct Block {
-    attention_norm: RmsNorm,
+    attention_norms: Norms,
     attention: Attention,
-    mlp_norm: RmsNorm,
+    mlp_norms: Norms,
     mlp: Mlp,
+    /// Which of the decoder's rotary tables this block uses (local layers have their own).
+    rotary: usize,
 }
 
 impl Block {
-    fn forward(&mut self, x: &Tensor, steps: &[StepRows], rotary: &Rotary) -> Result<Tensor> {
+    fn forward(&mut self, x: &Tensor, steps: &[StepRows], rotaries: &[Rotary]) -> Result<Tensor> {
+        let normed = self.attention_norms.before.forward(x)?;
         let attended = self
             .attention
-            .forward(&self.attention_norm.forward(x)?, steps, rotary)?;
-        let h = (x + attended)?;
-        Ok((&h + self.mlp.forward(&self.mlp_norm.forward(&h)?)?)?)
+            .forward(&normed, steps, &rotaries[self.rotary])?;
+        let h = (x + after(&self.attention_norms, attended)?)?;
+        let fed = self.mlp.forward(&self.mlp_norms.before.forward(&h)?)?;
+        Ok((&h + after(&self.mlp_norms, fed)?)?)
+    }
+}
+
+/// `y` through the norm after a sublayer, where the family has one.
+fn after(norms: &Norms, y: Tensor) -> Result<Tensor> {
+    match &norms.after {
+        Some(norm) => norm.forward(&y),
+        None => Ok(y),
     }
 }
 
 /// A Llama-lineage decoder loaded from GGUF.
 pub struct Decoder {
     vocabulary: Vocabulary,
+    /// √hidden for a family that scales its embeddings.
+    embedding_scale: Option<f64>,
     blocks: Vec<Block>,
     norm: RmsNorm,
-    rotary: Rotary,
+    /// The global layers' rotary table first, then the local layers' where they differ.
+    rotaries: Vec<Rotary>,
+    /// The local layers' window, if the model has local layers.
+    window: Option<usize>,
     context_length: usize,
     /// The prompt length of the sequence in each slot; `None` for a slot not begun.
     prompts: Vec<Option<usize>>,
@@ -191,14 +352,14 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// Reads a decoder whose metadata keys start with `prefix` (its family's name) and whose
-    /// rotary embedding is laid out as `rotation` says.
+    /// Reads a decoder whose metadata keys start with `prefix` (its family's name) and
+    /// whose blocks are built as `recipe` says.
     pub fn from_gguf<R: Read + Seek>(
         content: &gguf_file::Content,
         reader: &mut R,
         device: &Device,
         prefix: &str,
-        rotation: Rotation,
+        recipe: Recipe,
     ) -> Result<Self> {
         let mut gguf = GgufReader {
             content,
@@ -210,15 +371,23 @@ impl Decoder {
         let n_kv_head = gguf.usize("attention.head_count_kv")?;
         let hidden = gguf.usize("embedding_length")?;
         let n_blocks = gguf.usize("block_count")?;
-        let context_length = gguf.usize("context_length")?;
         let head_dim = gguf
             .usize("attention.key_length")
-            .unwrap_or(hidden / n_head);
+            .unwrap_or(hidden / n_head.max(1));
         let eps = gguf.f32_or("attention.layer_norm_rms_epsilon", 1e-6)?;
-        let rope_base = gguf.f32_or("rope.freq_base", 10_000.0)?;
         if n_kv_head == 0 || n_head % n_kv_head != 0 {
             bail!("{n_head} attention heads cannot be grouped over {n_kv_head} key/value heads");
         }
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
+            bail!("attention heads of {head_dim} dimensions cannot be rotated");
+        }
+        if let Ok(rotated) = gguf.usize("rope.dimension_count") {
+            if rotated != head_dim {
+                bail!("rotary embedding over {rotated} of {head_dim} head dimensions is not supported");
+            }
+        }
+        let rope = Rope::read(&mut gguf, head_dim)?;
+        let context_length = rope.context_length(&gguf)?;
 
         let table = gguf.tensor("token_embd.weight")?;
         let vocabulary = if gguf.has_tensor("output.weight") {
@@ -237,57 +406,211 @@ impl Decoder {
             weight: gguf.dense("output_norm.weight")?,
             eps,
         };
+        let mut rotaries = vec![Rotary::new(
+            head_dim,
+            &rope.global,
+            context_length,
+            recipe.rotation,
+            device,
+        )?];
+        let local = match recipe.sliding_layers {
+            true => Some(LocalLayers::read(&gguf)?),
+            false => None,
+        };
+        if let Some(local) = &local {
+            rotaries.push(Rotary::new(
+                head_dim,
+                &rope.local(local.base),
+                context_length,
+                recipe.rotation,
+                device,
+            )?);
+        }
         let mut blocks = Vec::with_capacity(n_blocks);
         for i in 0..n_blocks {
-            let mut projection = |name: &str| -> Result<Projection> {
-                let bias_name = format!("blk.{i}.{name}.bias");
-                let bias = if gguf.has_tensor(&bias_name) {
-                    Some(gguf.dense(&bias_name)?)
-                } else {
-                    None
-                };
-                Ok(Projection {
-                    weight: gguf.linear(&format!("blk.{i}.{name}.weight"))?,
-                    bias,
+            let mut norm = |name: &str| -> Result<RmsNorm> {
+                Ok(RmsNorm {
+                    weight: gguf.dense(&format!("blk.{i}.{name}.weight"))?,
+                    eps,
                 })
             };
-            let attention = Attention {
-                query: projection("attn_q")?,
-                key: projection("attn_k")?,
-                value: projection("attn_v")?,
-                output: gguf.linear(&format!("blk.{i}.attn_output.weight"))?,
-                n_head,
-                n_kv_head,
-                head_dim,
-                caches: Vec::new(),
+            let norms = |gguf_norm: &mut dyn FnMut(&str) -> Result<RmsNorm>,
+                         before: &str,
+                         after: &str|
+             -> Result<Norms> {
+                Ok(Norms {
+                    before: gguf_norm(before)?,
+                    after: match recipe.post_norms {
+                        true => Some(gguf_norm(after)?),
+                        false => None,
+                    },
+                })
             };
+            let attention_norms = norms(&mut norm, "attn_norm", "post_attention_norm")?;
+            let mlp_norms = norms(&mut norm, "ffn_norm", "post_ffw_norm")?;
+            let head_norms = match recipe.head_norms {
+                true => Some([norm("attn_q_norm")?, norm("attn_k_norm")?]),
+                false => None,
+            };
+            let mut linear = |name: &str| gguf.linear(&format!("blk.{i}.{name}.weight"));
+            let projections = match recipe.fused {
+                true => QueryKeyValue::Fused(linear("attn_qkv")?),
+                false => QueryKeyValue::Separate(Box::new([
+                    projection(&mut gguf, i, "attn_q")?,
+                    projection(&mut gguf, i, "attn_k")?,
+                    projection(&mut gguf, i, "attn_v")?,
+                ])),
+            };
+            let mut linear = |name: &str| gguf.linear(&format!("blk.{i}.{name}.weight"));
+            let gate_up = match recipe.fused {
+                true => GateUp::Fused(linear("ffn_up")?),
+                false => GateUp::Separate(linear("ffn_gate")?, linear("ffn_up")?),
+            };
+            let is_local = local.as_ref().is_some_and(|local| local.is_local(i));
             blocks.push(Block {
-                attention_norm: RmsNorm {
-                    weight: gguf.dense(&format!("blk.{i}.attn_norm.weight"))?,
-                    eps,
+                attention_norms,
+                attention: Attention {
+                    projections,
+                    head_norms,
+                    output: linear("attn_output")?,
+                    n_head,
+                    n_kv_head,
+                    head_dim,
+                    window: local.as_ref().filter(|_| is_local).map(|l| l.window),
+                    caches: Vec::new(),
                 },
-                attention,
-                mlp_norm: RmsNorm {
-                    weight: gguf.dense(&format!("blk.{i}.ffn_norm.weight"))?,
-                    eps,
-                },
+                mlp_norms,
                 mlp: Mlp {
-                    gate: gguf.linear(&format!("blk.{i}.ffn_gate.weight"))?,
-                    up: gguf.linear(&format!("blk.{i}.ffn_up.weight"))?,
-                    down: gguf.linear(&format!("blk.{i}.ffn_down.weight"))?,
+                    gate_up,
+                    down: linear("ffn_down")?,
+                    activation: recipe.activation,
                 },
+                rotary: usize::from(is_local),
             });
         }
-        let rotary = Rotary::new(head_dim, rope_base, context_length, rotation, device)?;
         Ok(Self {
             vocabulary,
+            embedding_scale: recipe.scale_embeddings.then(|| (hidden as f64).sqrt()),
             blocks,
             norm,
-            rotary,
+            rotaries,
+            window: local.map(|local| local.window),
             context_length,
             prompts: Vec::new(),
             device: device.clone(),
         })
+    }
+}
+
+/// Block `block`'s projection `name` with its bias, if the file has one.
+fn projection<R: Read + Seek>(
+    gguf: &mut GgufReader<R>,
+    block: usize,
+    name: &str,
+) -> Result<Projection> {
+    let bias_name = format!("blk.{block}.{name}.bias");
+    let bias = match gguf.has_tensor(&bias_name) {
+        true => Some(gguf.dense(&bias_name)?),
+        false => None,
+    };
+    Ok(Projection {
+        weight: gguf.linear(&format!("blk.{block}.{name}.weight"))?,
+        bias,
+    })
+}
+
+/// The rotary embedding a file describes: its base, the per-frequency divisors llama.cpp
+/// stores as a tensor (Llama 3's `rope_freqs`, Phi-3's `rope_factors_short`), linear
+/// position scaling and the magnitude of the rotation (`rope.scaling.attn_factor`).
+struct Rope {
+    global: RopeSpec,
+    /// The context the file was trained for before its rotary scaling extended it, when
+    /// the short factors (Phi-3's) are what is used.
+    original_context: Option<usize>,
+}
+
+impl Rope {
+    fn read<R: Read + Seek>(gguf: &mut GgufReader<R>, head_dim: usize) -> Result<Self> {
+        let base = gguf.f32_or("rope.freq_base", 10_000.0)?;
+        let linear = match gguf.value("rope.scaling.type").map(|v| v.to_string()) {
+            Some(Ok(kind)) if kind == "linear" => gguf.f32_or("rope.scaling.factor", 1.0)?,
+            _ => 1.0,
+        };
+        let magnitude = gguf.f32_or("rope.scaling.attn_factor", 1.0)?;
+        let mut original_context = None;
+        let divisors_name = if gguf.has_tensor("rope_freqs.weight") {
+            Some("rope_freqs.weight")
+        } else if gguf.has_tensor("rope_factors_short.weight") {
+            // Phi-3's long-context factors apply past the original context, which abridge
+            // does not use: it keeps to that context with the short factors.
+            original_context = Some(gguf.usize("rope.scaling.original_context_length")?);
+            Some("rope_factors_short.weight")
+        } else {
+            None
+        };
+        let divisors = match divisors_name {
+            Some(name) => {
+                let divisors: Vec<f32> = gguf.dense(name)?.flatten_all()?.to_vec1()?;
+                if divisors.len() != head_dim / 2 {
+                    bail!(
+                        "`{name}` holds {} factors for {} rotary frequencies",
+                        divisors.len(),
+                        head_dim / 2
+                    );
+                }
+                Some(divisors)
+            }
+            None => None,
+        };
+        Ok(Self {
+            global: RopeSpec {
+                base,
+                divisors,
+                linear,
+                magnitude,
+            },
+            original_context,
+        })
+    }
+
+    /// The context abridge uses: the file's, or its original one where only that one's
+    /// rotary factors are applied.
+    fn context_length<R: Read + Seek>(&self, gguf: &GgufReader<R>) -> Result<usize> {
+        let context = gguf.usize("context_length")?;
+        Ok(self.original_context.map_or(context, |c| c.min(context)))
+    }
+
+    /// The local layers' rotary embedding: their own base, no scaling.
+    fn local(&self, base: f32) -> RopeSpec {
+        RopeSpec::plain(base)
+    }
+}
+
+/// Which layers are local, and how far they see (Gemma 3's sliding-window layers).
+struct LocalLayers {
+    window: usize,
+    /// Every `pattern`-th layer is global.
+    pattern: usize,
+    /// The local layers' rotary base.
+    base: f32,
+}
+
+impl LocalLayers {
+    fn read<R: Read + Seek>(gguf: &GgufReader<R>) -> Result<Self> {
+        let window = gguf.usize("attention.sliding_window")?;
+        let pattern = gguf.usize("attention.sliding_window_type").unwrap_or(6);
+        if window == 0 || pattern == 0 {
+            bail!("a sliding window of {window} positions every {pattern} layers");
+        }
+        Ok(Self {
+            window,
+            pattern,
+            base: gguf.f32_or("rope.local_freq_base", 10_000.0)?,
+        })
+    }
+
+    fn is_local(&self, block: usize) -> bool {
+        !(block + 1).is_multiple_of(self.pattern)
     }
 }
 
@@ -395,10 +718,14 @@ impl Decoder {
             if rows.iter().any(|r: &StepRows| r.slot == step.slot) {
                 bail!("slot {} appears twice in one forward pass", step.slot);
             }
-            let mask = if len > 1 {
-                Some(causal_mask(len, step.pos, &self.device)?)
-            } else {
-                None
+            let (mask, window_mask) = match (len > 1, self.window) {
+                (false, _) => (None, None),
+                (true, window) => (
+                    Some(causal_mask(len, step.pos, &self.device)?),
+                    window
+                        .map(|window| window_mask(len, step.pos, window, &self.device))
+                        .transpose()?,
+                ),
             };
             rows.push(StepRows {
                 slot: step.slot,
@@ -406,6 +733,7 @@ impl Decoder {
                 row: tokens.len(),
                 len,
                 mask,
+                window_mask,
             });
             tokens.extend_from_slice(step.tokens);
         }
@@ -413,8 +741,11 @@ impl Decoder {
             bail!("forward called with no steps");
         }
         let mut x = self.vocabulary.embed(&tokens, &self.device)?;
+        if let Some(scale) = self.embedding_scale {
+            x = (x * scale)?;
+        }
         for block in &mut self.blocks {
-            x = block.forward(&x, &rows, &self.rotary)?;
+            x = block.forward(&x, &rows, &self.rotaries)?;
         }
         let last: Vec<u32> = rows.iter().map(|r| (r.row + r.len - 1) as u32).collect();
         let last = x.index_select(&Tensor::new(last, &self.device)?, 0)?;

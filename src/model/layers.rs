@@ -69,6 +69,38 @@ pub(super) enum Rotation {
     Halves,
 }
 
+/// A rotary embedding's frequencies: `base^(-2i/head_dim)`, each divided by its factor
+/// where the file gives factors (Llama 3's `rope_freqs`) and by a linear position scale,
+/// the rotation's cosines and sines multiplied by `magnitude`.
+pub(super) struct RopeSpec {
+    pub(super) base: f32,
+    pub(super) divisors: Option<Vec<f32>>,
+    pub(super) linear: f32,
+    pub(super) magnitude: f32,
+}
+
+impl RopeSpec {
+    /// The plain embedding of base `base`.
+    pub(super) fn plain(base: f32) -> Self {
+        Self {
+            base,
+            divisors: None,
+            linear: 1.0,
+            magnitude: 1.0,
+        }
+    }
+
+    /// The `head_dim / 2` inverse frequencies.
+    fn inverse_frequencies(&self, head_dim: usize) -> Vec<f32> {
+        (0..head_dim / 2)
+            .map(|i| {
+                let divisor = self.divisors.as_ref().map_or(1.0, |d| d[i]);
+                1.0 / self.base.powf(2.0 * i as f32 / head_dim as f32) / divisor / self.linear
+            })
+            .collect()
+    }
+}
+
 /// Rotary position embedding tables for every position up to the context length.
 pub(super) struct Rotary {
     pub(super) cos: Tensor,
@@ -79,23 +111,21 @@ pub(super) struct Rotary {
 impl Rotary {
     pub(super) fn new(
         head_dim: usize,
-        base: f32,
+        spec: &RopeSpec,
         positions: usize,
         rotation: Rotation,
         device: &Device,
     ) -> Result<Self> {
-        let inv_freq: Vec<f32> = (0..head_dim)
-            .step_by(2)
-            .map(|i| 1.0 / base.powf(i as f32 / head_dim as f32))
-            .collect();
+        let inv_freq = spec.inverse_frequencies(head_dim);
         let inv_freq = Tensor::from_vec(inv_freq, (1, head_dim / 2), device)?;
         let angles = Tensor::arange(0u32, positions as u32, device)?
             .to_dtype(DType::F32)?
             .reshape((positions, 1))?
             .matmul(&inv_freq)?;
+        let magnitude = f64::from(spec.magnitude);
         Ok(Self {
-            cos: angles.cos()?,
-            sin: angles.sin()?,
+            cos: (angles.cos()? * magnitude)?,
+            sin: (angles.sin()? * magnitude)?,
             rotation,
         })
     }

@@ -5,23 +5,28 @@
 //! folder) its generation settings on a device.
 
 mod bart;
+mod chat;
 mod decoder;
 mod encoder_decoder;
 mod folder;
+mod gemma3;
 mod generation_config;
+mod gguf_tokenizer;
 mod layers;
 mod pegasus;
+mod phi3;
+mod qwen3;
 mod registry;
 mod t5;
 pub mod tokens;
 
+pub use chat::{render as render_chat_template, ChatFormat};
 pub use folder::CONFIG;
 pub use generation_config::{EarlyStoppingSetting, GenerationConfig, TokenIds};
 pub use registry::{Family, FileKind, UnknownFamily};
 
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file;
-use candle_core::quantized::tokenizer::TokenizerFromGguf;
 use candle_core::{Device, Tensor};
 use std::path::Path;
 use tokenizers::Tokenizer;
@@ -123,13 +128,15 @@ pub trait LanguageModel {
     }
 }
 
-/// A model ready to run: the network, its tokenizer and its family, and for a model from a
-/// folder the generation settings it ships.
+/// A model ready to run: the network, its tokenizer and its family, for a model from a
+/// folder the generation settings it ships, and for a GGUF file with a chat template its
+/// chat format.
 pub struct LoadedModel {
     pub network: Box<dyn LanguageModel>,
     pub tokenizer: Tokenizer,
     pub family: Family,
     pub generation: Option<GenerationConfig>,
+    pub chat: Option<ChatFormat>,
 }
 
 /// The family of a GGUF file's content, from its `general.architecture`.
@@ -171,8 +178,11 @@ pub fn load(path: &Path, device: &Device) -> Result<LoadedModel> {
     }
     let (mut file, content) = read_gguf(path)?;
     let family = gguf_family(&content).with_context(|| path.display().to_string())?;
-    let tokenizer = Tokenizer::from_gguf(&content)
+    let tokenizer = gguf_tokenizer::from_gguf(&content)
         .map_err(|e| anyhow::anyhow!("{}: cannot build tokenizer ({e})", path.display()))?;
+    let tokenizer = tokens::literal_specials(tokenizer);
+    let chat = chat::from_gguf(&content, &tokenizer)
+        .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
     let network = family
         .load_gguf(&content, &mut file, device)
         .with_context(|| format!("{}: cannot load {family} model", path.display()))?;
@@ -181,6 +191,7 @@ pub fn load(path: &Path, device: &Device) -> Result<LoadedModel> {
         tokenizer,
         family,
         generation: None,
+        chat,
     })
 }
 
@@ -189,7 +200,7 @@ fn load_folder(dir: &Path, device: &Device) -> Result<LoadedModel> {
     let folder = folder::Folder::open(dir)?;
     let family =
         Family::from_name(folder.model_type()?).with_context(|| dir.display().to_string())?;
-    let tokenizer = folder.tokenizer()?;
+    let tokenizer = tokens::literal_specials(folder.tokenizer()?);
     let generation = GenerationConfig::of_folder(&folder)?;
     let network = family
         .load_folder(&folder, device)
@@ -199,5 +210,6 @@ fn load_folder(dir: &Path, device: &Device) -> Result<LoadedModel> {
         tokenizer,
         family,
         generation: Some(generation),
+        chat: None,
     })
 }

@@ -8,11 +8,11 @@
 //! beside this one (`docs/ADDING_MODELS.md`).
 
 use super::bart::{self, Bart};
-use super::decoder::Decoder;
+use super::decoder::{Decoder, Recipe};
 use super::folder::Folder;
 use super::layers::Rotation;
 use super::t5::{self, T5};
-use super::{pegasus, LanguageModel};
+use super::{gemma3, pegasus, phi3, qwen3, LanguageModel};
 use anyhow::{bail, Result};
 use candle_core::quantized::gguf_file;
 use candle_core::Device;
@@ -26,8 +26,14 @@ use std::fs::File;
 pub enum Family {
     /// Qwen2, Qwen2.5 and Qwen2.5-Coder.
     Qwen2,
-    /// Llama and its descendants stored under `llama` (SmolLM2).
+    /// Llama and its descendants stored under `llama` (SmolLM2, Llama 3.x).
     Llama,
+    /// Qwen3.
+    Qwen3,
+    /// Gemma 3.
+    Gemma3,
+    /// Phi-3 and Phi-3.5.
+    Phi3,
     /// BART and distilBART (`BartForConditionalGeneration`).
     Bart,
     /// mBART: BART with pre-norm layers.
@@ -48,13 +54,24 @@ pub enum FileKind {
     Safetensors,
 }
 
-/// ChatML, the chat template of every family so far: system, user, and the assistant's
-/// turn opened.
+/// ChatML (Qwen's and SmolLM2's chat template): system, user, and the assistant's turn
+/// opened.
 const CHATML: &str = "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n\
                       <|im_start|>assistant\n";
 
 /// ChatML's end-of-turn markers, which end generation.
 const CHATML_STOP: &[&str] = &["<|im_end|>", "<|endoftext|>"];
+
+/// Gemma's turns, which have no system role: the system text opens the user's turn.
+const GEMMA: &str = "<bos><start_of_turn>user\n{system}\n\n{user}<end_of_turn>\n\
+                     <start_of_turn>model\n";
+
+const GEMMA_STOP: &[&str] = &["<end_of_turn>", "<eos>"];
+
+/// Phi-3's turns.
+const PHI3: &str = "<|system|>\n{system}<|end|>\n<|user|>\n{user}<|end|>\n<|assistant|>\n";
+
+const PHI3_STOP: &[&str] = &["<|end|>", "<|endoftext|>"];
 
 /// A family name that is not in the registry.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -65,9 +82,12 @@ pub struct UnknownFamily {
 
 impl Family {
     /// Every family, in listing order.
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 9] = [
         Family::Qwen2,
         Family::Llama,
+        Family::Qwen3,
+        Family::Gemma3,
+        Family::Phi3,
         Family::Bart,
         Family::MBart,
         Family::Pegasus,
@@ -80,6 +100,9 @@ impl Family {
         match self {
             Family::Qwen2 => "qwen2",
             Family::Llama => "llama",
+            Family::Qwen3 => "qwen3",
+            Family::Gemma3 => "gemma3",
+            Family::Phi3 => "phi3",
             Family::Bart => "bart",
             Family::MBart => "mbart",
             Family::Pegasus => "pegasus",
@@ -105,17 +128,21 @@ impl Family {
     /// How files of this family are stored.
     pub fn files(self) -> FileKind {
         match self {
-            Family::Qwen2 | Family::Llama => FileKind::Gguf,
+            Family::Qwen2 | Family::Llama | Family::Qwen3 | Family::Gemma3 | Family::Phi3 => {
+                FileKind::Gguf
+            }
             Family::Bart | Family::MBart | Family::Pegasus | Family::T5 => FileKind::Safetensors,
         }
     }
 
     /// The chat template (with `{system}` and `{user}` placeholders) and stop strings of a
-    /// file of this family that no catalogue entry describes; `None` for an
+    /// file of this family whose catalogue entry and file give none; `None` for an
     /// encoder-decoder, which is given the text itself and stops at its config's end token.
     pub fn chat_template(self) -> Option<(&'static str, &'static [&'static str])> {
         match self {
-            Family::Qwen2 | Family::Llama => Some((CHATML, CHATML_STOP)),
+            Family::Qwen2 | Family::Llama | Family::Qwen3 => Some((CHATML, CHATML_STOP)),
+            Family::Gemma3 => Some((GEMMA, GEMMA_STOP)),
+            Family::Phi3 => Some((PHI3, PHI3_STOP)),
             Family::Bart | Family::MBart | Family::Pegasus | Family::T5 => None,
         }
     }
@@ -138,7 +165,7 @@ impl Family {
                     device,
                 )?));
             }
-            Family::Qwen2 | Family::Llama => {
+            Family::Qwen2 | Family::Llama | Family::Qwen3 | Family::Gemma3 | Family::Phi3 => {
                 bail!("{self} models are read from GGUF files, not model folders")
             }
         };
@@ -156,9 +183,12 @@ impl Family {
     ) -> Result<Box<dyn LanguageModel>> {
         // llama.cpp's converter permutes Llama's query/key weights for interleaved rotation;
         // Qwen2 rotates the two halves of each head (GPT-NeoX style).
-        let rotation = match self {
-            Family::Qwen2 => Rotation::Halves,
-            Family::Llama => Rotation::Interleaved,
+        let recipe = match self {
+            Family::Qwen2 => Recipe::plain(Rotation::Halves),
+            Family::Llama => Recipe::plain(Rotation::Interleaved),
+            Family::Qwen3 => qwen3::RECIPE,
+            Family::Gemma3 => gemma3::RECIPE,
+            Family::Phi3 => phi3::RECIPE,
             Family::Bart | Family::MBart | Family::Pegasus | Family::T5 => {
                 bail!("{self} models are read from model folders (config.json, safetensors), not GGUF files")
             }
@@ -168,7 +198,7 @@ impl Family {
             file,
             device,
             self.name(),
-            rotation,
+            recipe,
         )?))
     }
 }
@@ -196,10 +226,11 @@ mod tests {
                 None => assert_eq!(family.files(), FileKind::Safetensors),
             }
         }
-        let err = Family::from_name("gemma3").unwrap_err().to_string();
+        let err = Family::from_name("mamba").unwrap_err().to_string();
         assert_eq!(
             err,
-            "unsupported architecture `gemma3` (supported: qwen2, llama, bart, mbart, pegasus, t5)"
+            "unsupported architecture `mamba` (supported: qwen2, llama, qwen3, gemma3, phi3, \
+             bart, mbart, pegasus, t5)"
         );
     }
 }

@@ -13,8 +13,9 @@ pub fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Serves `files` at `/{repo}/resolve/main/{name}` as the hub does (ranged GETs, the ETag
-/// and commit headers), each ETag the sha256 of `etags`' content for it, else its own;
-/// anything else is 404. Returns the endpoint.
+/// and commit headers), each ETag the sha256 of `etags`' content for it, else its own, and
+/// their listing at `/api/models/{repo}/revision/main`; anything else is 404. Returns the
+/// endpoint.
 pub fn serve(
     repo: &str,
     commit: &str,
@@ -57,6 +58,22 @@ fn answer(
         }
     }
     let path = request_line.split_whitespace().nth(1).unwrap_or_default();
+    if path == format!("/api/models/{repo}/revision/main") {
+        let siblings: Vec<String> = files
+            .keys()
+            .map(|name| format!("{{\"rfilename\":\"{name}\"}}"))
+            .collect();
+        let body = format!(
+            "{{\"sha\":\"{commit}\",\"siblings\":[{}]}}",
+            siblings.join(",")
+        );
+        return write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
     let prefix = format!("/{repo}/resolve/main/");
     let Some(body) = path.strip_prefix(&prefix).and_then(|name| files.get(name)) else {
         return stream.write_all(

@@ -95,12 +95,70 @@ fn byte_level_alphabet() -> Vec<String> {
 /// The special tokens of the tiny models, ChatML's.
 pub const SPECIAL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 
+/// The shape of a tiny random decoder written by [`write_tiny_decoder`]: 2 blocks (6 for
+/// `gemma3`, whose sixth is global), hidden size 64, 4 query and 2 key/value heads, Q8_0
+/// weights, and what its family's file holds.
+pub struct TinyDecoder<'a> {
+    pub architecture: &'a str,
+    /// `attn_q_norm` / `attn_k_norm` (Qwen3, Gemma 3).
+    pub head_norms: bool,
+    /// `post_attention_norm` / `post_ffw_norm` (Gemma 3).
+    pub post_norms: bool,
+    /// `attn_qkv` and a gate-and-up `ffn_up` (Phi-3).
+    pub fused: bool,
+    /// Query/key/value biases (Qwen2).
+    pub biases: bool,
+    /// A head dimension other than hidden / heads (`attention.key_length`).
+    pub head_dim: Option<usize>,
+    /// `attention.sliding_window` (Gemma 3).
+    pub sliding_window: Option<usize>,
+    /// A `rope_freqs.weight` of these factors (Llama 3).
+    pub rope_freqs: Option<Vec<f32>>,
+    pub blocks: usize,
+    /// An output projection of its own (`output.weight`, Phi-3), not the tied embedding.
+    pub untied: bool,
+    /// The weight matrices' type: Q8_0 (abridge's kernels), or F32 where a test compares
+    /// with another implementation and wants no quantization noise.
+    pub dtype: GgmlDType,
+    /// A Jinja chat template (`tokenizer.chat_template`).
+    pub chat_template: Option<&'a str>,
+    /// Whether the file describes its tokenizer (`tokenizer.ggml.*`).
+    pub tokenizer: bool,
+}
+
+impl TinyDecoder<'_> {
+    /// The tiny decoder of `architecture` as its family stores it.
+    pub fn of(architecture: &str) -> TinyDecoder<'_> {
+        TinyDecoder {
+            architecture,
+            head_norms: matches!(architecture, "qwen3" | "gemma3"),
+            post_norms: architecture == "gemma3",
+            fused: architecture == "phi3",
+            biases: architecture == "qwen2",
+            head_dim: (architecture == "qwen3").then_some(32),
+            sliding_window: (architecture == "gemma3").then_some(4),
+            rope_freqs: None,
+            blocks: if architecture == "gemma3" { 6 } else { 2 },
+            untied: architecture == "phi3",
+            dtype: GgmlDType::Q8_0,
+            chat_template: None,
+            tokenizer: true,
+        }
+    }
+}
+
 /// Writes a tiny random decoder (`qwen2` or `llama`) with a byte-level tokenizer to `path`:
 /// 2 blocks, hidden size 64, 4 query and 2 key/value heads, Q8_0 weights.
 pub fn write_tiny_model(path: &Path, architecture: &str) {
+    write_tiny_decoder(path, &TinyDecoder::of(architecture));
+}
+
+/// Writes the tiny random decoder `shape` describes, with a byte-level tokenizer, to `path`.
+pub fn write_tiny_decoder(path: &Path, shape: &TinyDecoder) {
+    let architecture = shape.architecture;
     let device = Device::Cpu;
-    let (hidden, ffn, heads, kv_heads, blocks) = (64usize, 128usize, 4usize, 2usize, 2usize);
-    let head_dim = hidden / heads;
+    let (hidden, ffn, heads, kv_heads, blocks) = (64usize, 128usize, 4usize, 2usize, shape.blocks);
+    let head_dim = shape.head_dim.unwrap_or(hidden / heads);
     let mut tokens = byte_level_alphabet();
     tokens.extend(SPECIAL_TOKENS.iter().map(|s| s.to_string()));
     let vocab = tokens.len();
@@ -108,9 +166,10 @@ pub fn write_tiny_model(path: &Path, architecture: &str) {
     token_types.extend([3, 3, 3]);
 
     // Seeded, so that every run of a test meets the same model (uniform weights with a
-    // standard deviation of 0.3).
+    // standard deviation of 0.3; norms near 1).
     let rng = std::cell::RefCell::new(StdRng::seed_from_u64(2024));
-    let random = |rows: usize, cols: usize, dtype: GgmlDType| {
+    let random = |rows: usize, cols: usize, _: GgmlDType| {
+        let dtype = shape.dtype;
         let bound = 0.3 * 3f32.sqrt();
         let values: Vec<f32> = (0..rows * cols)
             .map(|_| rng.borrow_mut().random_range(-bound..bound))
@@ -121,50 +180,72 @@ pub fn write_tiny_model(path: &Path, architecture: &str) {
     let vector = |n: usize, value: f32| {
         QTensor::quantize(&Tensor::full(value, n, &device).unwrap(), GgmlDType::F32).unwrap()
     };
+    // The first families' tiny models keep norms of 1 (and their tests the models they had).
+    let plain_norms = matches!(architecture, "qwen2" | "llama" | "mamba");
+    let norm = |n: usize| {
+        if plain_norms {
+            return vector(n, 1.0);
+        }
+        let values: Vec<f32> = (0..n)
+            .map(|_| 1.0 + rng.borrow_mut().random_range(-0.2f32..0.2))
+            .collect();
+        QTensor::quantize(
+            &Tensor::from_vec(values, n, &device).unwrap(),
+            GgmlDType::F32,
+        )
+        .unwrap()
+    };
     let mut tensors: Vec<(String, QTensor)> = vec![
         (
             "token_embd.weight".into(),
             random(vocab, hidden, GgmlDType::Q8_0),
         ),
-        ("output_norm.weight".into(), vector(hidden, 1.0)),
+        ("output_norm.weight".into(), norm(hidden)),
     ];
+    if shape.untied {
+        tensors.push((
+            "output.weight".into(),
+            random(vocab, hidden, GgmlDType::Q8_0),
+        ));
+    }
+    if let Some(factors) = &shape.rope_freqs {
+        let t = Tensor::new(factors.as_slice(), &device).unwrap();
+        tensors.push((
+            "rope_freqs.weight".into(),
+            QTensor::quantize(&t, GgmlDType::F32).unwrap(),
+        ));
+    }
     for b in 0..blocks {
-        let kv = kv_heads * head_dim;
-        tensors.extend([
-            (format!("blk.{b}.attn_norm.weight"), vector(hidden, 1.0)),
-            (format!("blk.{b}.ffn_norm.weight"), vector(hidden, 1.0)),
-            (
-                format!("blk.{b}.attn_q.weight"),
-                random(hidden, hidden, GgmlDType::Q8_0),
-            ),
-            (
-                format!("blk.{b}.attn_k.weight"),
-                random(kv, hidden, GgmlDType::Q8_0),
-            ),
-            (
-                format!("blk.{b}.attn_v.weight"),
-                random(kv, hidden, GgmlDType::Q8_0),
-            ),
-            (
-                format!("blk.{b}.attn_output.weight"),
-                random(hidden, hidden, GgmlDType::Q8_0),
-            ),
-            (
-                format!("blk.{b}.ffn_gate.weight"),
-                random(ffn, hidden, GgmlDType::Q8_0),
-            ),
-            (
-                format!("blk.{b}.ffn_up.weight"),
-                random(ffn, hidden, GgmlDType::Q8_0),
-            ),
-            (
-                format!("blk.{b}.ffn_down.weight"),
-                random(hidden, ffn, GgmlDType::Q8_0),
-            ),
-        ]);
-        if architecture == "qwen2" {
+        let (q, kv) = (heads * head_dim, kv_heads * head_dim);
+        let blk = |name: &str| format!("blk.{b}.{name}.weight");
+        tensors.push((blk("attn_norm"), norm(hidden)));
+        tensors.push((blk("ffn_norm"), norm(hidden)));
+        if shape.fused {
+            tensors.push((blk("attn_qkv"), random(q + 2 * kv, hidden, GgmlDType::Q8_0)));
+            tensors.push((blk("attn_output"), random(hidden, q, GgmlDType::Q8_0)));
+            tensors.push((blk("ffn_up"), random(2 * ffn, hidden, GgmlDType::Q8_0)));
+        } else {
             tensors.extend([
-                (format!("blk.{b}.attn_q.bias"), vector(hidden, 0.1)),
+                (blk("attn_q"), random(q, hidden, GgmlDType::Q8_0)),
+                (blk("attn_k"), random(kv, hidden, GgmlDType::Q8_0)),
+                (blk("attn_v"), random(kv, hidden, GgmlDType::Q8_0)),
+                (blk("attn_output"), random(hidden, q, GgmlDType::Q8_0)),
+                (blk("ffn_gate"), random(ffn, hidden, GgmlDType::Q8_0)),
+                (blk("ffn_up"), random(ffn, hidden, GgmlDType::Q8_0)),
+            ]);
+        }
+        tensors.push((blk("ffn_down"), random(hidden, ffn, GgmlDType::Q8_0)));
+        if shape.head_norms {
+            tensors.push((blk("attn_q_norm"), norm(head_dim)));
+            tensors.push((blk("attn_k_norm"), norm(head_dim)));
+        }
+        if shape.post_norms {
+            tensors.push((blk("post_attention_norm"), norm(hidden)));
+            tensors.push((blk("post_ffw_norm"), norm(hidden)));
+        }
+        if shape.biases {
+            tensors.extend([
+                (format!("blk.{b}.attn_q.bias"), vector(q, 0.1)),
                 (format!("blk.{b}.attn_k.bias"), vector(kv, 0.1)),
                 (format!("blk.{b}.attn_v.bias"), vector(kv, 0.1)),
             ]);
@@ -175,7 +256,7 @@ pub fn write_tiny_model(path: &Path, architecture: &str) {
     let key = |k: &str| format!("{architecture}.{k}");
     let strings =
         |items: &[String]| Value::Array(items.iter().cloned().map(Value::String).collect());
-    let metadata: Vec<(String, Value)> = vec![
+    let mut metadata: Vec<(String, Value)> = vec![
         (
             "general.architecture".into(),
             Value::String(architecture.into()),
@@ -183,8 +264,12 @@ pub fn write_tiny_model(path: &Path, architecture: &str) {
         (key("attention.head_count"), Value::U32(heads as u32)),
         (key("attention.head_count_kv"), Value::U32(kv_heads as u32)),
         (key("embedding_length"), Value::U32(hidden as u32)),
+        (key("feed_forward_length"), Value::U32(ffn as u32)),
         (key("block_count"), Value::U32(blocks as u32)),
         (key("context_length"), Value::U32(2048)),
+        (key("attention.key_length"), Value::U32(head_dim as u32)),
+        (key("attention.value_length"), Value::U32(head_dim as u32)),
+        (key("rope.dimension_count"), Value::U32(head_dim as u32)),
         (key("attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
         (key("rope.freq_base"), Value::F32(10_000.0)),
         ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
@@ -197,6 +282,18 @@ pub fn write_tiny_model(path: &Path, architecture: &str) {
         ),
         ("tokenizer.ggml.eos_token_id".into(), Value::U32(256)),
     ];
+    if !shape.tokenizer {
+        metadata.retain(|(key, _)| !key.starts_with("tokenizer."));
+    }
+    if let Some(template) = shape.chat_template {
+        metadata.push((
+            "tokenizer.chat_template".into(),
+            Value::String(template.into()),
+        ));
+    }
+    if let Some(window) = shape.sliding_window {
+        metadata.push((key("attention.sliding_window"), Value::U32(window as u32)));
+    }
     let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut file = std::fs::File::create(path).unwrap();
