@@ -4,6 +4,7 @@
 use crate::catalogue;
 use crate::fetch::{self, FetchOptions, RepoId};
 use crate::model;
+use crate::provision;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use std::io::{self, Write};
@@ -99,19 +100,15 @@ pub(super) fn run(command: ModelsCommand) -> Result<ExitCode> {
                 writeln!(stdout, "removed {}", path.display())?;
             }
         }
+        // A catalogue name, `hf:ORG/NAME[:QUANT|FILE]` or `ORG/NAME`, as `--model` takes.
         ModelsCommand::Fetch { name } => {
-            let spec = catalogue::find(&name)?;
-            let path = fetch::resolve(&spec, &FetchOptions::from_env(false))
+            let (_, path) = provision::resolve(Some(&name), false)
                 .with_context(|| format!("fetching `{name}`"))?;
             writeln!(stdout, "{}", path.display())?;
         }
         ModelsCommand::Path { name, offline } => {
-            let spec = catalogue::find(&name)?;
-            writeln!(
-                stdout,
-                "{}",
-                fetch::resolve(&spec, &FetchOptions::from_env(offline))?.display()
-            )?;
+            let (_, path) = provision::resolve(Some(&name), offline)?;
+            writeln!(stdout, "{}", path.display())?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -326,6 +326,84 @@ impl Block {
     }
 }
 
+/// The attention heads every block has.
+struct Heads {
+    n_head: usize,
+    n_kv_head: usize,
+    head_dim: usize,
+}
+
+impl Block {
+    /// Block `i` as `recipe` builds it; a local layer (`window`) uses the second rotary
+    /// table.
+    fn read<R: Read + Seek>(
+        gguf: &mut GgufReader<R>,
+        i: usize,
+        recipe: &Recipe,
+        heads: &Heads,
+        eps: f32,
+        window: Option<usize>,
+    ) -> Result<Self> {
+        let name = |part: &str| format!("blk.{i}.{part}.weight");
+        let norm = |gguf: &mut GgufReader<R>, part: &str| -> Result<RmsNorm> {
+            let weight = gguf.dense(&name(part))?;
+            Ok(RmsNorm { weight, eps })
+        };
+        let norms = |gguf: &mut GgufReader<R>, before: &str, after: &str| -> Result<Norms> {
+            Ok(Norms {
+                before: norm(gguf, before)?,
+                after: match recipe.post_norms {
+                    true => Some(norm(gguf, after)?),
+                    false => None,
+                },
+            })
+        };
+        let attention_norms = norms(gguf, "attn_norm", "post_attention_norm")?;
+        let mlp_norms = norms(gguf, "ffn_norm", "post_ffw_norm")?;
+        let head_norms = match recipe.head_norms {
+            true => Some([norm(gguf, "attn_q_norm")?, norm(gguf, "attn_k_norm")?]),
+            false => None,
+        };
+        let (projections, gate_up) = match recipe.fused {
+            true => (
+                QueryKeyValue::Fused(gguf.linear(&name("attn_qkv"))?),
+                GateUp::Fused(gguf.linear(&name("ffn_up"))?),
+            ),
+            false => (
+                QueryKeyValue::Separate(Box::new([
+                    projection(gguf, i, "attn_q")?,
+                    projection(gguf, i, "attn_k")?,
+                    projection(gguf, i, "attn_v")?,
+                ])),
+                GateUp::Separate(
+                    gguf.linear(&name("ffn_gate"))?,
+                    gguf.linear(&name("ffn_up"))?,
+                ),
+            ),
+        };
+        Ok(Block {
+            attention_norms,
+            attention: Attention {
+                projections,
+                head_norms,
+                output: gguf.linear(&name("attn_output"))?,
+                n_head: heads.n_head,
+                n_kv_head: heads.n_kv_head,
+                head_dim: heads.head_dim,
+                window,
+                caches: Vec::new(),
+            },
+            mlp_norms,
+            mlp: Mlp {
+                gate_up,
+                down: gguf.linear(&name("ffn_down"))?,
+                activation: recipe.activation,
+            },
+            rotary: usize::from(window.is_some()),
+        })
+    }
+}
+
 /// `y` through the norm after a sublayer, where the family has one.
 fn after(norms: &Norms, y: Tensor) -> Result<Tensor> {
     match &norms.after {
@@ -426,67 +504,15 @@ impl Decoder {
                 device,
             )?);
         }
+        let heads = Heads {
+            n_head,
+            n_kv_head,
+            head_dim,
+        };
         let mut blocks = Vec::with_capacity(n_blocks);
         for i in 0..n_blocks {
-            let mut norm = |name: &str| -> Result<RmsNorm> {
-                Ok(RmsNorm {
-                    weight: gguf.dense(&format!("blk.{i}.{name}.weight"))?,
-                    eps,
-                })
-            };
-            let norms = |gguf_norm: &mut dyn FnMut(&str) -> Result<RmsNorm>,
-                         before: &str,
-                         after: &str|
-             -> Result<Norms> {
-                Ok(Norms {
-                    before: gguf_norm(before)?,
-                    after: match recipe.post_norms {
-                        true => Some(gguf_norm(after)?),
-                        false => None,
-                    },
-                })
-            };
-            let attention_norms = norms(&mut norm, "attn_norm", "post_attention_norm")?;
-            let mlp_norms = norms(&mut norm, "ffn_norm", "post_ffw_norm")?;
-            let head_norms = match recipe.head_norms {
-                true => Some([norm("attn_q_norm")?, norm("attn_k_norm")?]),
-                false => None,
-            };
-            let mut linear = |name: &str| gguf.linear(&format!("blk.{i}.{name}.weight"));
-            let projections = match recipe.fused {
-                true => QueryKeyValue::Fused(linear("attn_qkv")?),
-                false => QueryKeyValue::Separate(Box::new([
-                    projection(&mut gguf, i, "attn_q")?,
-                    projection(&mut gguf, i, "attn_k")?,
-                    projection(&mut gguf, i, "attn_v")?,
-                ])),
-            };
-            let mut linear = |name: &str| gguf.linear(&format!("blk.{i}.{name}.weight"));
-            let gate_up = match recipe.fused {
-                true => GateUp::Fused(linear("ffn_up")?),
-                false => GateUp::Separate(linear("ffn_gate")?, linear("ffn_up")?),
-            };
-            let is_local = local.as_ref().is_some_and(|local| local.is_local(i));
-            blocks.push(Block {
-                attention_norms,
-                attention: Attention {
-                    projections,
-                    head_norms,
-                    output: linear("attn_output")?,
-                    n_head,
-                    n_kv_head,
-                    head_dim,
-                    window: local.as_ref().filter(|_| is_local).map(|l| l.window),
-                    caches: Vec::new(),
-                },
-                mlp_norms,
-                mlp: Mlp {
-                    gate_up,
-                    down: linear("ffn_down")?,
-                    activation: recipe.activation,
-                },
-                rotary: usize::from(is_local),
-            });
+            let window = local.as_ref().filter(|l| l.is_local(i)).map(|l| l.window);
+            blocks.push(Block::read(&mut gguf, i, &recipe, &heads, eps, window)?);
         }
         Ok(Self {
             vocabulary,
