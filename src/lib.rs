@@ -23,6 +23,7 @@ pub mod kernels;
 pub mod model;
 pub mod output;
 pub mod provision;
+pub mod sentiment;
 pub mod summarize;
 pub mod text;
 

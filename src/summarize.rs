@@ -331,6 +331,13 @@ impl Summarizer {
         }
     }
 
+    /// The logits of the first token after `prompt` (which begins slot 0): what the model
+    /// would answer first, for reading probabilities off (`crate::sentiment`).
+    pub fn first_logits(&mut self, prompt: &[u32]) -> Result<Vec<f32>> {
+        self.model.network.limits().check(prompt.len(), 1)?;
+        self.model.network.begin(0, prompt, 128)
+    }
+
     /// Whether the model ships its own generation settings (an encoder-decoder from a model
     /// folder), which it summarizes with instead of abridge's instruct-model defaults.
     pub fn has_own_settings(&self) -> bool {

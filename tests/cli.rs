@@ -327,3 +327,61 @@ fn eval_reports_bad_data_files_by_line() {
     let output = abridge(dir.path()).arg("eval").arg(&data).output().unwrap();
     assert_fails(&output, 2, &["rows.jsonl:2"]);
 }
+
+#[test]
+fn eval_scores_sentiment_rows_beside_the_zero_baseline_and_names_a_bad_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, _) = tiny_model_and_article(dir.path());
+    let data = dir.path().join("headlines.jsonl");
+    fs::write(
+        &data,
+        "{\"id\": \"1\", \"text\": \"Acme profit jumps\", \"target\": \"Acme\", \"score\": 0.6}\n\
+         {\"id\": \"2\", \"text\": \"Acme warns on sales\", \"target\": \"Acme\", \"score\": -0.4}\n",
+    )
+    .unwrap();
+    let predictions = dir.path().join("p.jsonl");
+    let output = abridge(dir.path())
+        .args(["eval", "--json", "--predictions"])
+        .arg(&predictions)
+        .arg(&data)
+        .arg("--model")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    let systems = report["systems"].as_array().unwrap();
+    assert_eq!(systems[0]["rows"], 2);
+    assert_eq!(
+        (systems[1]["system"].as_str(), systems[1]["cosine"].as_f64()),
+        (Some("zero"), Some(0.0))
+    );
+    let cosine = systems[0]["cosine"].as_f64().unwrap();
+    assert!((-1.0..=1.0).contains(&cosine), "{cosine}");
+    let lines: Vec<serde_json::Value> = fs::read_to_string(&predictions)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        let score = line["score"].as_f64().unwrap();
+        assert!((-1.0..=1.0).contains(&score));
+        let label = abridge::sentiment::Label::of(score).name();
+        assert_eq!(line["label"], label);
+    }
+
+    fs::write(
+        &data,
+        "{\"id\": \"9\", \"text\": \"t\", \"target\": \"Acme\", \"score\": -2}\n",
+    )
+    .unwrap();
+    let output = abridge(dir.path())
+        .arg("eval")
+        .arg(&data)
+        .arg("--model")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert_fails(&output, 2, &["headlines.jsonl", "row 9", "outside -1…1"]);
+}

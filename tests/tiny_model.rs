@@ -544,3 +544,39 @@ fn stop_at_ends_and_cuts_the_output_greedy_or_by_beam_search() {
         );
     }
 }
+
+#[test]
+fn sentiment_is_read_off_the_answer_tokens_probabilities() {
+    let (_dir, loaded) = tiny("qwen2");
+    let spec = abridge::catalogue::default_model();
+    let mut summarizer = Summarizer::new(loaded, spec, Device::Cpu).unwrap();
+    let sentiment =
+        abridge::sentiment::sentiment(&mut summarizer, "Acme profit jumps", Some("Acme")).unwrap();
+    // The same question asked by hand: the first tokens of the answers' spellings.
+    let question = "Is this news positive, negative or neutral for Acme? Answer with one word: \
+                    positive, negative or neutral.\n\nAcme profit jumps";
+    let prompt = summarizer.chat_prompt(question).unwrap();
+    let logits = summarizer.first_logits(&prompt).unwrap();
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let total: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    let mass = |word: &str| -> f64 {
+        let capital = format!("{}{}", word[..1].to_uppercase(), &word[1..]);
+        let mut firsts: Vec<u32> = [word.to_string(), capital, word.to_uppercase()]
+            .iter()
+            .map(|w| summarizer.tokenize(w).unwrap()[0])
+            .collect();
+        firsts.dedup();
+        firsts.sort_unstable();
+        firsts.dedup();
+        firsts
+            .iter()
+            .map(|&t| ((logits[t as usize] - max) as f64).exp() / total)
+            .sum()
+    };
+    let (p, n, z) = (mass("positive"), mass("negative"), mass("neutral"));
+    assert!((sentiment.score - (p - n) / (p + n + z)).abs() < 1e-6);
+    assert_eq!(
+        sentiment.label,
+        abridge::sentiment::Label::of(sentiment.score)
+    );
+}

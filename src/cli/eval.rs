@@ -21,17 +21,21 @@ enum Baseline {
 
 #[derive(Debug, Args)]
 pub(super) struct EvalArgs {
-    /// JSON Lines file of `{"id", "article", "reference"}` rows.
+    /// JSON Lines file of `{"id", "article", "reference"}` rows (summaries, scored with
+    /// ROUGE), or of `{"id", "text", "target", "score"}` rows (sentiment toward a company,
+    /// scored as SemEval-2017 Task 5 scores it).
     data: PathBuf,
     #[command(flatten)]
     model: ModelArgs,
     /// Evaluate only the first N rows.
     #[arg(long)]
     limit: Option<usize>,
-    /// Write each row's `{"id", "summary"}` to this JSON Lines file.
+    /// Write each row's `{"id", "summary"}` (sentiment: `{"id", "score", "label"}`) to this
+    /// JSON Lines file.
     #[arg(long)]
     predictions: Option<PathBuf>,
-    /// Baseline scored on the same rows.
+    /// Baseline scored on the same rows (for sentiment rows, any baseline but `none` is the
+    /// one that scores every row 0).
     #[arg(long, value_enum, default_value_t = Baseline::Lead3)]
     baseline: Baseline,
     /// Print one JSON object with every system's scores instead of a table.
@@ -42,6 +46,11 @@ pub(super) struct EvalArgs {
 }
 
 pub(super) fn run(args: EvalArgs) -> Result<ExitCode> {
+    let sentiment =
+        eval::is_sentiment_data(&args.data).map_err(|e| RequestError(format!("{e:#}")))?;
+    if sentiment {
+        return run_sentiment(args);
+    }
     let rows =
         eval::read_rows(&args.data, args.limit).map_err(|e| RequestError(format!("{e:#}")))?;
     if rows.is_empty() {
@@ -49,14 +58,7 @@ pub(super) fn run(args: EvalArgs) -> Result<ExitCode> {
     }
     let options = args.summary.options(&args.model, EVAL_DEFAULTS);
     let mut summarizer = args.model.load()?;
-    let progress = ProgressBar::new(rows.len() as u64);
-    progress.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} articles, {elapsed} (eta {eta})")
-            .expect("valid template"),
-    );
-    if !io::stderr().is_terminal() {
-        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let progress = progress_bar(rows.len(), "articles");
     let predictions = eval::summarize_rows(
         &mut summarizer,
         &rows,
@@ -92,6 +94,55 @@ pub(super) fn run(args: EvalArgs) -> Result<ExitCode> {
         writeln!(stdout, "{report}")?;
     } else {
         write!(stdout, "{}", eval::render_table(&systems))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A progress bar over `len` rows of `what`, drawn only on a terminal.
+fn progress_bar(len: usize, what: &str) -> ProgressBar {
+    let progress = ProgressBar::new(len as u64);
+    let template = format!("{{bar:30}} {{pos}}/{{len}} {what}, {{elapsed}} (eta {{eta}})");
+    progress.set_style(ProgressStyle::with_template(&template).expect("valid template"));
+    if !io::stderr().is_terminal() {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    progress
+}
+
+/// `abridge eval` on sentiment rows: the model's score of each headline toward its company
+/// beside the all-zero baseline.
+fn run_sentiment(args: EvalArgs) -> Result<ExitCode> {
+    let rows =
+        eval::sentiment_rows(&args.data, args.limit).map_err(|e| RequestError(format!("{e:#}")))?;
+    if rows.is_empty() {
+        return Err(RequestError(format!("{}: no rows to evaluate", args.data.display())).into());
+    }
+    let mut summarizer = args.model.load()?;
+    let progress = progress_bar(rows.len(), "headlines");
+    let predictions = eval::score_sentiment_rows(&mut summarizer, &rows, &mut || progress.inc(1))?;
+    progress.finish_and_clear();
+    if let Some(path) = &args.predictions {
+        eval::write_sentiment_predictions(path, &predictions)?;
+    }
+    let mut systems = vec![eval::score_sentiment(
+        &summarizer.spec().name,
+        &rows,
+        &predictions,
+    )];
+    if args.baseline != Baseline::None {
+        systems.push(eval::score_sentiment(
+            "zero",
+            &rows,
+            &eval::zero_predictions(&rows),
+        ));
+    }
+    let mut stdout = io::stdout().lock();
+    if args.json {
+        let report =
+            serde_json::json!({ "data": args.data, "rows": rows.len(), "systems": systems });
+        writeln!(stdout, "{report}")?;
+    } else {
+        write!(stdout, "{}", eval::render_sentiment_table(&systems))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,12 @@
 //! `abridge eval`: reads the evaluation pairs, produces the model's and the baseline's
 //! predictions ([`run`]), scores each system's summaries (ROUGE and guard-rail metrics) and
 //! renders the comparison table. Scoring knows nothing of models: it takes [`Prediction`]s.
+//! Sentiment rows (headline, company, gold score) are scored in `sentiment.rs`.
 
 mod guardrails;
 mod rouge;
 mod run;
+mod sentiment;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,6 +19,11 @@ use serde::{Deserialize, Serialize};
 pub use guardrails::unsupported_tokens;
 pub use rouge::{lead3, reference_sentences, rouge, summary_sentences, RougeScores};
 pub use run::{lead3_predictions, summarize_rows, write_predictions};
+pub use sentiment::{
+    is_sentiment_data, render_sentiment_table, score_rows as score_sentiment_rows, score_sentiment,
+    sentiment_rows, write_sentiment_predictions, zero_predictions, SentimentPrediction,
+    SentimentRow, SentimentScores,
+};
 
 /// One evaluation pair: an article and its reference summary (PTB-tokenised, sentences
 /// joined by ` . `).
@@ -27,9 +34,13 @@ pub struct EvalRow {
     pub reference: String,
 }
 
-/// Reads evaluation pairs from a JSON Lines file, skipping blank lines and stopping after
-/// `limit` rows. Errors are one line naming the file and line number.
-pub fn read_rows(path: &Path, limit: Option<usize>) -> anyhow::Result<Vec<EvalRow>> {
+/// Reads evaluation rows (pairs of article and reference, or [`SentimentRow`]s) from a JSON
+/// Lines file, skipping blank lines and stopping after `limit` rows. Errors are one line
+/// naming the file and line number.
+pub fn read_rows<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    limit: Option<usize>,
+) -> anyhow::Result<Vec<T>> {
     let file = File::open(path).map_err(|e| anyhow!("cannot open {}: {e}", path.display()))?;
     let mut rows = Vec::new();
     for (index, line) in BufReader::new(file).lines().enumerate() {
@@ -189,13 +200,19 @@ pub fn render_table(rows: &[SystemScores]) -> String {
         ]
     });
     let lines: Vec<[String; 10]> = std::iter::once(header).chain(body).collect();
-    let mut widths = [0; 10];
-    for line in &lines {
+    aligned(&lines)
+}
+
+/// `lines` as a text table: the first line the header, a rule under it, the first column
+/// left-aligned and the others right-aligned.
+fn aligned<const N: usize>(lines: &[[String; N]]) -> String {
+    let mut widths = [0; N];
+    for line in lines {
         for (width, cell) in widths.iter_mut().zip(line) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let render = |line: &[String; 10]| {
+    let render = |line: &[String; N]| {
         let cells: Vec<String> = line
             .iter()
             .zip(widths)
@@ -253,7 +270,7 @@ mod tests {
         let Some(data) = crate::test_support::shared_file("eval/cnndm-test-a.jsonl") else {
             return;
         };
-        let rows = read_rows(&data, None).unwrap();
+        let rows: Vec<EvalRow> = read_rows(&data, None).unwrap();
         let predictions: Vec<Prediction> = rows
             .iter()
             .map(|row| prediction(&row.id, &lead3(&row.article), 0.0))
@@ -327,10 +344,10 @@ mod tests {
             "\n",
             "not json\n"
         ));
-        let rows = read_rows(file.path(), Some(2)).unwrap();
+        let rows: Vec<EvalRow> = read_rows(file.path(), Some(2)).unwrap();
         let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
         assert_eq!(ids, ["1", "2"]);
-        assert_eq!(read_rows(file.path(), Some(0)).unwrap().len(), 0);
+        assert_eq!(read_rows::<EvalRow>(file.path(), Some(0)).unwrap().len(), 0);
     }
 
     #[test]
@@ -341,7 +358,9 @@ mod tests {
             r#"{"id":"2","article":"B.""#,
             "\n"
         ));
-        let error = read_rows(file.path(), None).unwrap_err().to_string();
+        let error = read_rows::<EvalRow>(file.path(), None)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             error,
             format!(
@@ -354,7 +373,9 @@ mod tests {
     #[test]
     fn read_rows_names_missing_field() {
         let file = jsonl(concat!(r#"{"id":"1","article":"A."}"#, "\n"));
-        let error = read_rows(file.path(), None).unwrap_err().to_string();
+        let error = read_rows::<EvalRow>(file.path(), None)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             error,
             format!("{}:1:25: missing field `reference`", file.path().display())
@@ -363,7 +384,7 @@ mod tests {
 
     #[test]
     fn read_rows_reports_missing_file() {
-        let error = read_rows(Path::new("/nonexistent/rows.jsonl"), None)
+        let error = read_rows::<EvalRow>(Path::new("/nonexistent/rows.jsonl"), None)
             .unwrap_err()
             .to_string();
         assert!(
