@@ -550,6 +550,23 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn find_articles_takes_broken_links_it_selects_and_passes_over_the_rest() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(dir.path(), &[("a.txt", b"Some text.")]);
+        symlink("/nonexistent/x.txt", root.join("b.txt")).unwrap();
+        symlink("/nonexistent/x.pdf", root.join("c.pdf")).unwrap();
+        fs::create_dir(root.join("sub")).unwrap();
+        symlink("..", root.join("sub/loop")).unwrap();
+        let found = find_articles(std::slice::from_ref(&root), &all_articles()).unwrap();
+        assert_eq!(relatives(&found), ["a.txt", "b.txt"]);
+        // The dangling article is reported when it is read, for itself alone.
+        let error = crate::input::read_path(&found[1].path).unwrap_err();
+        assert!(error.to_string().contains("b.txt"), "{error}");
+    }
+
     #[test]
     fn find_articles_reports_missing_paths_and_empty_folders() {
         let dir = tempfile::tempdir().unwrap();

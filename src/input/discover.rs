@@ -77,7 +77,9 @@ impl Selection {
 /// The articles under `paths`, in a stable order: the paths in command-line order, the
 /// files of each folder sorted by their path below it. A file named itself is taken
 /// whatever its name; folders are walked recursively (following links) for the files the
-/// selection takes, skipping hidden entries. A file reached twice is taken once.
+/// selection takes, skipping hidden entries. A file reached twice is taken once. A broken
+/// or looping link is taken when its name is selected (its read then fails, for that
+/// article alone) and passed over otherwise: it never stops the walk.
 pub fn find_articles(paths: &[PathBuf], selection: &Selection) -> Result<Vec<Input>, InputError> {
     let mut inputs = Vec::new();
     for path in paths {
@@ -101,7 +103,28 @@ pub fn find_articles(paths: &[PathBuf], selection: &Selection) -> Result<Vec<Inp
             });
         let mut found = Vec::new();
         for entry in walk {
-            let entry = entry.map_err(|error| walk_error(&name, error))?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(error) => {
+                    // A link that leads nowhere (dangling, or looping back up the tree) is
+                    // left to the read to report, like any unreadable file, when the
+                    // selection takes its name, and passed over when it does not.
+                    let Some(link) = broken_link(&error) else {
+                        return Err(walk_error(&name, error));
+                    };
+                    let relative = link
+                        .strip_prefix(path)
+                        .expect("a walk stays below its root")
+                        .to_path_buf();
+                    if selection.takes(&relative) {
+                        found.push(Input {
+                            path: link,
+                            relative,
+                        });
+                    }
+                    continue;
+                }
+            };
             if !entry.file_type().is_file() {
                 continue;
             }
@@ -124,10 +147,30 @@ pub fn find_articles(paths: &[PathBuf], selection: &Selection) -> Result<Vec<Inp
         inputs.extend(found);
     }
     let mut seen = HashSet::new();
-    inputs.retain(|input| {
-        seen.insert(fs::canonicalize(&input.path).unwrap_or_else(|_| input.path.clone()))
-    });
+    inputs.retain(|input| seen.insert(identity(&input.path)));
     Ok(inputs)
+}
+
+/// What tells two paths to one file apart from paths to two: the canonical path, or for a
+/// broken link (which has none) its folder's canonical path and its name.
+fn identity(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| {
+        match (
+            path.parent().and_then(|p| fs::canonicalize(p).ok()),
+            path.file_name(),
+        ) {
+            (Some(folder), Some(name)) => folder.join(name),
+            _ => path.to_path_buf(),
+        }
+    })
+}
+
+/// The path of the symbolic link a walk error is about, if it is about one that is broken
+/// (its target missing) or loops.
+fn broken_link(error: &walkdir::Error) -> Option<PathBuf> {
+    let path = error.path()?;
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    (is_link || error.loop_ancestor().is_some()).then(|| path.to_path_buf())
 }
 
 fn walk_error(root: &str, error: walkdir::Error) -> InputError {
