@@ -4,6 +4,7 @@
 //! normalised whitespace and punctuation, scraped boilerplate removed).
 
 mod clean;
+mod decode;
 mod discover;
 mod html;
 mod markdown;
@@ -67,7 +68,8 @@ impl Format {
 pub enum InputProblem {
     Empty,
     Binary,
-    NotUtf8,
+    /// Bytes that are not text in the encoding their BOM or declaration names.
+    Undecodable,
     PermissionDenied,
     NotFound,
     IsDirectory,
@@ -79,7 +81,7 @@ impl fmt::Display for InputProblem {
         formatter.write_str(match self {
             InputProblem::Empty => "empty",
             InputProblem::Binary => "binary file",
-            InputProblem::NotUtf8 => "not UTF-8",
+            InputProblem::Undecodable => "not text in the encoding it declares",
             InputProblem::PermissionDenied => "permission denied",
             InputProblem::NotFound => "not found",
             InputProblem::IsDirectory => "is a directory",
@@ -179,19 +181,19 @@ pub fn read_stdin() -> Result<Article, InputError> {
     from_bytes(STDIN, &bytes, Format::sniff(&bytes))
 }
 
-/// Validates `bytes` (not binary, UTF-8 with an optional BOM), extracts the
-/// readable text for `format`, cleans it and rejects inputs left empty.
+/// Validates `bytes` (not binary), decodes them (see `decode.rs`: a BOM, UTF-8, a declared
+/// charset, else a detected legacy encoding), extracts the readable text for `format`,
+/// cleans it and rejects inputs left empty.
 pub fn from_bytes(source: &str, bytes: &[u8], format: Format) -> Result<Article, InputError> {
-    if looks_binary(bytes) {
+    if !decode::has_utf16_bom(bytes) && looks_binary(bytes) {
         return Err(InputError::rejected(source, InputProblem::Binary));
     }
-    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
-    let raw = std::str::from_utf8(bytes)
-        .map_err(|_| InputError::rejected(source, InputProblem::NotUtf8))?;
+    let raw = decode::decode(bytes, format == Format::Html)
+        .ok_or_else(|| InputError::rejected(source, InputProblem::Undecodable))?;
     let text = match format {
-        Format::Text => clean(raw),
-        Format::Markdown => clean(&markdown_to_text(raw)),
-        Format::Html => clean(&html_to_text(raw)),
+        Format::Text => clean(&raw),
+        Format::Markdown => clean(&markdown_to_text(&raw)),
+        Format::Html => clean(&html_to_text(&raw)),
     };
     if text.is_empty() {
         return Err(InputError::rejected(source, InputProblem::Empty));
@@ -224,6 +226,12 @@ mod tests {
 
     fn text_of(source: &str, format: Format) -> String {
         from_bytes("test", source.as_bytes(), format)
+            .expect("article should be accepted")
+            .text
+    }
+
+    fn text_of_bytes(bytes: &[u8]) -> String {
+        from_bytes("test", bytes, Format::Text)
             .expect("article should be accepted")
             .text
     }
@@ -280,9 +288,12 @@ mod tests {
             .map(|i| if i % 5 == 0 { 0x01 } else { b'a' })
             .collect();
         assert_eq!(problem_of(&mostly_control), Some(InputProblem::Binary));
-        assert_eq!(problem_of(b"caf\xE9 au lait"), Some(InputProblem::NotUtf8));
-        let error = from_bytes("x.txt", b"\xff", Format::Text).unwrap_err();
-        assert_eq!(error.to_string(), "x.txt: not UTF-8");
+        assert_eq!(text_of_bytes(b"caf\xE9 au lait"), "café au lait");
+        let error = from_bytes("x.txt", &[0xFE, 0xFF, 0x00], Format::Text).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "x.txt: not text in the encoding it declares"
+        );
     }
 
     #[test]
