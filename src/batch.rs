@@ -310,6 +310,7 @@ impl<L: FnOnce() -> Result<S>, S> LazyModel<L, S> {
 /// model or to write standard output ends it early.
 pub fn run<L, S>(
     inputs: &[Input],
+    max_input_bytes: u64,
     destination: &mut Destination,
     stop: &AtomicBool,
     group: usize,
@@ -342,7 +343,8 @@ where
             tally.not_started = pending.len() - started * group.max(1);
             break;
         }
-        let outcomes = summarize_group(inputs, destination, &mut model, &progress)?;
+        let outcomes =
+            summarize_group(inputs, max_input_bytes, destination, &mut model, &progress)?;
         for (input, outcome) in inputs.iter().zip(outcomes) {
             match outcome {
                 None => tally.done += 1,
@@ -368,6 +370,7 @@ where
 /// if it did. Only a failure to load the model or to write standard output is an error.
 fn summarize_group<L, S>(
     inputs: &[&Input],
+    max_input_bytes: u64,
     destination: &mut Destination,
     model: &mut LazyModel<L, S>,
     progress: &ProgressBar,
@@ -380,7 +383,7 @@ where
     let mut readable = Vec::with_capacity(inputs.len());
     let mut articles = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.iter().enumerate() {
-        match read_article(input) {
+        match read_article(input, max_input_bytes) {
             Ok((article, input_sha256)) => {
                 readable.push((i, input_sha256));
                 articles.push(article);
@@ -419,9 +422,9 @@ where
     Ok(outcomes)
 }
 
-/// The article at `input` and the sha256 of its bytes.
-fn read_article(input: &Input) -> Result<(Article, String), InputError> {
-    let bytes = input::read_file(&input.path)?;
+/// The article at `input` (at most `max_bytes` long) and the sha256 of its bytes.
+fn read_article(input: &Input, max_bytes: u64) -> Result<(Article, String), InputError> {
+    let bytes = input::read_file(&input.path, max_bytes)?;
     let name = input.path.display().to_string();
     let article = input::from_bytes(&name, &bytes, Format::from_path(&input.path))?;
     Ok((article, sha256_hex(&bytes)))
@@ -509,10 +512,17 @@ mod tests {
         stop: bool,
     ) -> (Tally, usize) {
         let loads = Cell::new(0);
-        let tally = run(inputs, destination, &AtomicBool::new(stop), 2, || {
-            loads.set(loads.get() + 1);
-            Ok(first_words)
-        })
+        let tally = run(
+            inputs,
+            input::DEFAULT_MAX_INPUT_BYTES,
+            destination,
+            &AtomicBool::new(stop),
+            2,
+            || {
+                loads.set(loads.get() + 1);
+                Ok(first_words)
+            },
+        )
         .unwrap();
         (tally, loads.get())
     }
@@ -563,7 +573,8 @@ mod tests {
         let found = find_articles(std::slice::from_ref(&root), &all_articles()).unwrap();
         assert_eq!(relatives(&found), ["a.txt", "b.txt"]);
         // The dangling article is reported when it is read, for itself alone.
-        let error = crate::input::read_path(&found[1].path).unwrap_err();
+        let error =
+            crate::input::read_path(&found[1].path, input::DEFAULT_MAX_INPUT_BYTES).unwrap_err();
         assert!(error.to_string().contains("b.txt"), "{error}");
     }
 
@@ -742,7 +753,9 @@ mod tests {
             relative: "a.txt".into(),
         };
         let out = root.join("out");
-        let summary = first_word(&input::read_path(&input.path).unwrap()).unwrap();
+        let summary =
+            first_word(&input::read_path(&input.path, input::DEFAULT_MAX_INPUT_BYTES).unwrap())
+                .unwrap();
         let bytes = fs::read(&input.path).unwrap();
 
         let folder20 = folder(&out, recipe(20), false);

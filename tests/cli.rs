@@ -385,3 +385,21 @@ fn eval_scores_sentiment_rows_beside_the_zero_baseline_and_names_a_bad_row() {
         .unwrap();
     assert_fails(&output, 2, &["headlines.jsonl", "row 9", "outside -1…1"]);
 }
+
+#[test]
+fn an_input_over_the_size_cap_is_refused_in_one_line_without_being_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.txt");
+    let line = "The council met on Monday and approved the budget.\n";
+    fs::write(&big, line.repeat((1 << 20) / line.len() + 10)).unwrap();
+    let output = abridge(dir.path())
+        .args(["summarize", "--offline", "--max-input-mb", "1"])
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert_fails(
+        &output,
+        2,
+        &["big.txt", "larger than 1 MB (--max-input-mb allows more)"],
+    );
+}

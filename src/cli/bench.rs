@@ -55,7 +55,7 @@ fn bench_text(prompt_file: Option<&Path>) -> Result<BenchText> {
         let article = input::from_bytes("<example>", raw.as_bytes(), Format::Text)?;
         return Ok(BenchText { raw, article });
     };
-    let article = input::read_path(path)?;
+    let article = input::read_path(path, input::DEFAULT_MAX_INPUT_BYTES)?;
     let raw = std::fs::read_to_string(path)
         .map_err(|e| RequestError(format!("{}: cannot read ({e})", path.display())))?;
     Ok(BenchText { raw, article })

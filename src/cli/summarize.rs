@@ -54,18 +54,29 @@ pub(super) struct SummarizeArgs {
     /// path below its folder, so N machines can split one folder (with --out or --format jsonl).
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
+    /// The largest input read, in megabytes (2^20 bytes): a larger one is refused.
+    #[arg(long, value_name = "MB", default_value_t = input::DEFAULT_MAX_INPUT_BYTES >> 20,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    max_input_mb: u64,
 }
 
 /// The articles named on the command line, read and cleaned; standard input when none.
-fn read_inputs(paths: &[PathBuf], globs: &[String]) -> Result<Vec<Result<Article, InputError>>> {
+fn read_inputs(
+    paths: &[PathBuf],
+    globs: &[String],
+    max_bytes: u64,
+) -> Result<Vec<Result<Article, InputError>>> {
     if paths.is_empty() || paths.iter().all(|p| p.as_os_str() == "-") {
-        return Ok(vec![input::read_stdin()]);
+        return Ok(vec![input::read_stdin(max_bytes)]);
     }
     if paths.iter().any(|p| p.as_os_str() == "-") {
         return Err(RequestError("`-` (standard input) cannot be mixed with paths".into()).into());
     }
     let files = input::find_articles(paths, &Selection::new(globs, None)?)?;
-    Ok(files.iter().map(|f| input::read_path(&f.path)).collect())
+    Ok(files
+        .iter()
+        .map(|f| input::read_path(&f.path, max_bytes))
+        .collect())
 }
 
 pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
@@ -75,7 +86,7 @@ pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
     if args.shard.is_some() {
         return Err(RequestError("--shard needs --out or --format jsonl".into()).into());
     }
-    let inputs = read_inputs(&args.paths, &args.glob)?;
+    let inputs = read_inputs(&args.paths, &args.glob, args.max_input_mb << 20)?;
     if let [Err(_)] = inputs.as_slice() {
         // A single unusable input is an input error.
         let err = inputs.into_iter().next().expect("one input").unwrap_err();
@@ -162,7 +173,8 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
     }
     let stop = stop_on_ctrl_c()?;
     let group = args.model.batch_size;
-    let tally = batch::run(&inputs, &mut destination, &stop, group, || {
+    let max_bytes = args.max_input_mb << 20;
+    let tally = batch::run(&inputs, max_bytes, &mut destination, &stop, group, || {
         let mut summarizer = args.model.load()?;
         Ok(move |articles: &[Article]| {
             summarizer

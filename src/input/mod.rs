@@ -70,6 +70,10 @@ pub enum InputProblem {
     Binary,
     /// Bytes that are not text in the encoding their BOM or declaration names.
     Undecodable,
+    /// More than the bytes one input may have.
+    TooLarge {
+        max_bytes: u64,
+    },
     PermissionDenied,
     NotFound,
     IsDirectory,
@@ -78,6 +82,13 @@ pub enum InputProblem {
 
 impl fmt::Display for InputProblem {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let InputProblem::TooLarge { max_bytes } = self {
+            let megabytes = *max_bytes as f64 / f64::from(1u32 << 20);
+            return write!(
+                formatter,
+                "larger than {megabytes} MB (--max-input-mb allows more)"
+            );
+        }
         formatter.write_str(match self {
             InputProblem::Empty => "empty",
             InputProblem::Binary => "binary file",
@@ -86,6 +97,7 @@ impl fmt::Display for InputProblem {
             InputProblem::NotFound => "not found",
             InputProblem::IsDirectory => "is a directory",
             InputProblem::NoArticles => "no articles found in directory",
+            InputProblem::TooLarge { .. } => unreachable!("written above"),
         })
     }
 }
@@ -157,28 +169,48 @@ pub struct Article {
     pub text: String,
 }
 
-/// Reads and cleans one article file; the format comes from its extension.
-pub fn read_path(path: &Path) -> Result<Article, InputError> {
-    let bytes = read_file(path)?;
+/// The most bytes of one input read unless the user allows more (`--max-input-mb`): far
+/// above any news article, far below what would fill memory (an endless `/dev/zero`).
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 16 << 20;
+
+/// Reads and cleans one article file of at most `max_bytes`; the format comes from its
+/// extension.
+pub fn read_path(path: &Path, max_bytes: u64) -> Result<Article, InputError> {
+    let bytes = read_file(path, max_bytes)?;
     from_bytes(&path.display().to_string(), &bytes, Format::from_path(path))
 }
 
 /// The raw bytes of an article file, with I/O failures classified (`not found`,
-/// `permission denied`, …) and named after the path.
-pub fn read_file(path: &Path) -> Result<Vec<u8>, InputError> {
-    std::fs::read(path).map_err(|error| InputError::from_io(&path.display().to_string(), error))
+/// `permission denied`, …) and named after the path; a file of more than `max_bytes` is
+/// refused after reading that many, never read whole.
+pub fn read_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, InputError> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|error| InputError::from_io(&name, error))?;
+    read_capped(&name, file, max_bytes)
 }
 
-/// Reads and cleans an article from standard input (HTML is recognised by its
-/// opening tag, anything else is plain text).
-pub fn read_stdin() -> Result<Article, InputError> {
+/// Reads and cleans an article of at most `max_bytes` from standard input (HTML is
+/// recognised by its opening tag, anything else is plain text).
+pub fn read_stdin(max_bytes: u64) -> Result<Article, InputError> {
     const STDIN: &str = "<stdin>";
-    let mut bytes = Vec::new();
-    io::stdin()
-        .lock()
-        .read_to_end(&mut bytes)
-        .map_err(|error| InputError::from_io(STDIN, error))?;
+    let bytes = read_capped(STDIN, io::stdin().lock(), max_bytes)?;
     from_bytes(STDIN, &bytes, Format::sniff(&bytes))
+}
+
+/// Everything `reader` holds, or the refusal of an input longer than `max_bytes`.
+fn read_capped(name: &str, reader: impl Read, max_bytes: u64) -> Result<Vec<u8>, InputError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|error| InputError::from_io(name, error))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(InputError::rejected(
+            name,
+            InputProblem::TooLarge { max_bytes },
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Validates `bytes` (not binary), decodes them (see `decode.rs`: a BOM, UTF-8, a declared
@@ -297,6 +329,17 @@ mod tests {
     }
 
     #[test]
+    fn reading_stops_one_byte_past_the_cap() {
+        let endless = io::repeat(b'a');
+        let error = read_capped("zero", endless, 1000).unwrap_err();
+        assert_eq!(
+            error.problem(),
+            Some(InputProblem::TooLarge { max_bytes: 1000 })
+        );
+        assert_eq!(read_capped("a", &b"abc"[..], 3).unwrap(), b"abc");
+    }
+
+    #[test]
     fn accepts_bom_and_stray_control_characters() {
         assert_eq!(
             text_of("\u{FEFF}Hello there.", Format::Text),
@@ -312,17 +355,19 @@ mod tests {
     fn read_path_reports_missing_directory_and_reads_files() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.txt");
-        let error = read_path(&missing).unwrap_err();
+        let error = read_path(&missing, DEFAULT_MAX_INPUT_BYTES).unwrap_err();
         assert_eq!(error.reason(), "not found");
         assert_eq!(error.source_name(), missing.display().to_string());
         assert_eq!(
-            read_path(dir.path()).unwrap_err().reason(),
+            read_path(dir.path(), DEFAULT_MAX_INPUT_BYTES)
+                .unwrap_err()
+                .reason(),
             "is a directory"
         );
 
         let page = dir.path().join("page.htm");
         std::fs::write(&page, "<p>The council met.</p><p>It voted.</p>").unwrap();
-        let article = read_path(&page).unwrap();
+        let article = read_path(&page, DEFAULT_MAX_INPUT_BYTES).unwrap();
         assert_eq!(article.source, page.display().to_string());
         assert_eq!(article.text, "The council met.\n\nIt voted.");
     }
