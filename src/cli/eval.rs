@@ -87,15 +87,7 @@ pub(super) fn run(args: EvalArgs) -> Result<ExitCode> {
         let lead3 = eval::lead3_predictions(&rows);
         systems.push(eval::score_system("lead3", &rows, &lead3));
     }
-    let mut stdout = io::stdout().lock();
-    if args.json {
-        let report =
-            serde_json::json!({ "data": args.data, "rows": rows.len(), "systems": systems });
-        writeln!(stdout, "{report}")?;
-    } else {
-        write!(stdout, "{}", eval::render_table(&systems))?;
-    }
-    Ok(ExitCode::SUCCESS)
+    print_report(&args, rows.len(), &systems, || eval::render_table(&systems))
 }
 
 /// A progress bar over `len` rows of `what`, drawn only on a terminal.
@@ -136,13 +128,24 @@ fn run_sentiment(args: EvalArgs) -> Result<ExitCode> {
             &eval::zero_predictions(&rows),
         ));
     }
+    print_report(&args, rows.len(), &systems, || {
+        eval::render_sentiment_table(&systems)
+    })
+}
+
+/// Prints the systems' scores: one JSON object with `--json`, else the table `table` renders.
+fn print_report<S: serde::Serialize>(
+    args: &EvalArgs,
+    rows: usize,
+    systems: &[S],
+    table: impl FnOnce() -> String,
+) -> Result<ExitCode> {
     let mut stdout = io::stdout().lock();
     if args.json {
-        let report =
-            serde_json::json!({ "data": args.data, "rows": rows.len(), "systems": systems });
+        let report = serde_json::json!({ "data": args.data, "rows": rows, "systems": systems });
         writeln!(stdout, "{report}")?;
     } else {
-        write!(stdout, "{}", eval::render_sentiment_table(&systems))?;
+        write!(stdout, "{}", table())?;
     }
     Ok(ExitCode::SUCCESS)
 }
