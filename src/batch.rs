@@ -502,6 +502,7 @@ mod tests {
             chunks: 1,
             seconds: 0.0,
             instructions_left_out: 0,
+            report: None,
         })
     }
 

@@ -653,7 +653,9 @@ pub fn generate(
 /// Generates from every request, decoding up to `batch_size` sequences together: each has
 /// its own key/value cache slot, and every decoding step runs one token of each through the
 /// model in a single pass, so the weights are read once for all of them. A sequence that
-/// ends frees its slot for the next request, whose prompt is run in that slot first.
+/// ends frees its slot for the next request, whose prompt is run in that slot first (a
+/// decoder reuses the start of it that some slot still holds: the caller resets the model
+/// where nothing earlier should be reused).
 /// Results come back in the requests' order; a request that cannot run (an empty prompt, or
 /// one longer than the context) gets its error and the others go on. A model error ends
 /// the whole batch.
@@ -686,7 +688,6 @@ pub fn generate_batch(
     let mut free_slots: Vec<usize> = (0..batch_size.max(1)).rev().collect();
     let mut active: Vec<Sequence> = Vec::new();
     let mut shapes = TokenShapes::new(tokenizer);
-    model.reset();
     loop {
         while !free_slots.is_empty() {
             let Some((index, request)) = pending.next() else {
@@ -772,7 +773,6 @@ fn beam_search(
     let options = request.options;
     let width = options.beams.max(1);
     let started = Instant::now();
-    model.reset();
     let mut logits = vec![model.begin(0, request.prompt, options.prefill_chunk)?];
     let prefill_seconds = started.elapsed().as_secs_f64();
     let decode_start = Instant::now();

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod catalogue;
 pub mod chunk;
 pub mod cli;
+pub mod companies;
 pub mod device;
 pub mod error;
 pub mod eval;

@@ -2,9 +2,9 @@
 //! the text ("positive, negative or neutral for X?"), whose answer's first token the model
 //! gives a distribution over. The score is P(positive) − P(negative) among the three
 //! answers, on −1…1, and the label is read off the score on a fixed five-point scale. It is
-//! deterministic and never fails to parse.
+//! deterministic and never fails to parse. The model is asked by `crate::summarize`
+//! (`Summarizer::sentiment`, and the article report).
 
-use crate::summarize::Summarizer;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
@@ -73,48 +73,46 @@ impl Sentiment {
 /// The answers, in the order [`Sentiment::from_probabilities`] takes them.
 const ANSWERS: [&str; 3] = ["positive", "negative", "neutral"];
 
-/// The question asked about `text` (for `target`, when given).
-fn question(text: &str, target: Option<&str>) -> String {
+/// The one-word question asked about a text, toward `target` when given.
+pub fn question(target: Option<&str>) -> String {
     let about = target.map_or(String::new(), |target| format!(" for {target}"));
     format!(
         "Is this news positive, negative or neutral{about}? Answer with one word: positive, \
-         negative or neutral.\n\n{text}"
+         negative or neutral."
     )
 }
 
-/// The sentiment of `text` (a headline, an article), toward `target` when given, from
-/// `summarizer`'s model: the probabilities it gives each answer's first token, in the
-/// spellings a first word takes (`positive`, `Positive`, `POSITIVE`).
-pub fn sentiment(
-    summarizer: &mut Summarizer,
-    text: &str,
-    target: Option<&str>,
-) -> Result<Sentiment> {
-    if summarizer.has_own_settings() {
-        bail!(
-            "model `{}` summarizes text; it cannot answer a question (use an instruct model)",
-            summarizer.spec().name
-        );
-    }
-    let prompt = summarizer.chat_prompt(&question(text, target))?;
-    let logits = summarizer.first_logits(&prompt)?;
-    let probabilities = softmax(&logits);
-    let mut mass = [0f64; 3];
-    for (answer, mass) in ANSWERS.iter().zip(&mut mass) {
-        let mut tokens = Vec::new();
-        for spelling in spellings(answer) {
-            if let Some(&first) = summarizer.tokenize(&spelling)?.first() {
-                if !tokens.contains(&first) {
-                    tokens.push(first);
+/// The message asking about a short `text` (a headline): the question, then the text.
+pub fn headline_message(text: &str, target: Option<&str>) -> String {
+    format!("{}\n\n{text}", question(target))
+}
+
+impl Sentiment {
+    /// The sentiment a model's `logits` for the first token of its answer give: the
+    /// probability of each answer is that of the first tokens of its spellings (`positive`,
+    /// `Positive`, `POSITIVE`), which `first_token` gives in the model's tokenizer.
+    pub fn from_logits(
+        logits: &[f32],
+        first_token: impl Fn(&str) -> Result<Option<u32>>,
+    ) -> Result<Self> {
+        let probabilities = softmax(logits);
+        let mut mass = [0f64; 3];
+        for (answer, mass) in ANSWERS.iter().zip(&mut mass) {
+            let mut tokens = Vec::new();
+            for spelling in spellings(answer) {
+                if let Some(first) = first_token(&spelling)? {
+                    if !tokens.contains(&first) {
+                        tokens.push(first);
+                    }
                 }
             }
+            *mass = tokens
+                .iter()
+                .map(|&t| probabilities.get(t as usize).copied().unwrap_or(0.0))
+                .sum();
         }
-        *mass = tokens
-            .iter()
-            .map(|&t| probabilities.get(t as usize).copied().unwrap_or(0.0))
-            .sum();
+        Sentiment::from_probabilities(mass[0], mass[1], mass[2])
     }
-    Sentiment::from_probabilities(mass[0], mass[1], mass[2])
 }
 
 /// The spellings a one-word answer may start with.
@@ -150,6 +148,24 @@ mod tests {
             Label::Neutral
         );
         assert!(Sentiment::from_probabilities(0.0, 0.0, 0.0).is_err());
+    }
+
+    #[test]
+    fn logits_give_the_mass_of_each_answers_spellings() {
+        // Tokens: 0 "positive", 1 "Positive", 2 "negative", 3 "neutral", 4 "other"; the
+        // capitals of "negative" and "neutral" and every all-caps spelling are unknown.
+        let first_token = |spelling: &str| {
+            Ok(["positive", "Positive", "negative", "neutral"]
+                .iter()
+                .position(|t| *t == spelling)
+                .map(|i| i as u32))
+        };
+        let ln = |p: f32| p.ln();
+        let logits = [ln(0.3), ln(0.2), ln(0.1), ln(0.1), ln(0.3)];
+        let s = Sentiment::from_logits(&logits, first_token).unwrap();
+        // P(positive) = 0.5, P(negative) = 0.1, P(neutral) = 0.1: (0.5 − 0.1) / 0.7.
+        assert!((s.score - 0.4 / 0.7).abs() < 1e-6, "{}", s.score);
+        assert_eq!(s.label, Label::SomewhatPositive);
     }
 
     #[test]

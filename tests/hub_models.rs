@@ -293,6 +293,38 @@ fn summarize_with_a_model_folder_prints_what_transformers_generates() -> Result<
 }
 
 #[test]
+fn a_report_with_a_summarization_model_is_a_usage_error() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let article = dir.path().join("a.txt");
+    std::fs::write(
+        &article,
+        "The council voted to build a bridge over the river.",
+    )?;
+    let out = dir.path().join("out");
+    for batch in [false, true] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_abridge"));
+        command
+            .args(["summarize", "--offline", "--report", "--model"])
+            .arg(fixture("bart"))
+            .arg(&article)
+            .env("ABRIDGE_CACHE", dir.path().join("cache"));
+        if batch {
+            command.arg("--out").arg(&out);
+        }
+        let output = command.output()?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "batch {batch}: {stderr}");
+        assert!(
+            stderr.contains("only summarizes"),
+            "batch {batch}: {stderr}"
+        );
+        assert!(output.stdout.is_empty());
+    }
+    assert!(!out.join("a.summary.txt").exists());
+    Ok(())
+}
+
+#[test]
 fn a_broken_model_folder_is_one_line_naming_it_and_exit_1() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let article = dir.path().join("article.txt");

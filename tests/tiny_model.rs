@@ -6,8 +6,9 @@
 mod common;
 
 use abridge::generate::{generate, generate_batch, DecodeOptions, Request, StopReason, TextStream};
+use abridge::input::Article;
 use abridge::model::{self, tokens, LanguageModel, LoadedModel, Step};
-use abridge::summarize::Summarizer;
+use abridge::summarize::{Summarizer, SummaryOptions};
 use candle_core::{Device, Tensor};
 use std::ops::ControlFlow;
 
@@ -435,6 +436,106 @@ fn a_forked_slot_continues_like_the_original() {
     assert!(err.to_string().contains("fewer than 10"), "{err}");
 }
 
+#[test]
+fn a_prompt_reuses_what_a_slot_holds_and_gives_what_a_fresh_run_gives() {
+    let (_dir, mut loaded) = tiny("qwen2");
+    let network = loaded.network.as_mut();
+    let article: Vec<u32> = (0..40).map(|i| 40 + (i * 11) % 200).collect();
+    let with = |tail: &[u32]| [article.as_slice(), tail].concat();
+    let short = with(&[7, 8]);
+    let long = with(&[9, 10, 11]);
+    let fresh_long = begin_whole(network, &long);
+    // Slot 0 runs a request and two output tokens, the second then replaced (a beam moving
+    // on): what a later prompt reuses is only what the cache really holds.
+    network.reset();
+    network.begin(0, &short, 16).unwrap();
+    step_one(network, 0, &[50, 51], 0);
+    step_one(network, 0, &[52], 1);
+    // Another slot reuses slot 0's article; slot 0 reuses its own prompt and output.
+    let reused = Tensor::new(network.begin(1, &long, 16).unwrap(), &Device::Cpu).unwrap();
+    assert!(max_difference(&fresh_long, &reused) < 1e-4);
+    let continued = with(&[7, 8, 50, 52, 60]);
+    let fresh_continued = begin_whole(network, &continued);
+    network.reset();
+    network.begin(0, &short, 16).unwrap();
+    step_one(network, 0, &[50, 51], 0);
+    step_one(network, 0, &[52], 1);
+    let own = network.begin(0, &continued, 16).unwrap();
+    assert!(max_difference(&fresh_continued, &Tensor::new(own, &Device::Cpu).unwrap()) < 1e-4);
+    // A prompt that shares nothing, and one the slot holds whole, run as they should.
+    let other: Vec<u32> = vec![3, 4, 5];
+    let fresh_other = begin_whole(network, &other);
+    network.reset();
+    network.begin(0, &long, 16).unwrap();
+    let unshared = Tensor::new(network.begin(1, &other, 16).unwrap(), &Device::Cpu).unwrap();
+    assert!(max_difference(&fresh_other, &unshared) < 1e-4);
+    let again = Tensor::new(network.begin(0, &long, 16).unwrap(), &Device::Cpu).unwrap();
+    assert!(max_difference(&fresh_long, &again) < 1e-4);
+}
+
+#[test]
+fn a_report_shares_the_article_and_keeps_the_plain_summaries() {
+    let (_dir, loaded) = tiny("qwen2");
+    let spec = abridge::catalogue::default_model();
+    let mut summarizer = Summarizer::new(loaded, spec, Device::Cpu).unwrap();
+    let article = Article {
+        source: "a.txt".into(),
+        text: "Acme Corp (NYSE: ACME) bought Globex for 3 million dollars on Monday. Its chief \
+               said the deal would lift profit. Globex staff will move to Acme's campus."
+            .into(),
+    };
+    let options = SummaryOptions {
+        words: 20,
+        raw: true,
+        ..SummaryOptions::default()
+    };
+    let mut plain_stream = String::new();
+    let mut sink = |piece: &str| plain_stream.push_str(piece);
+    let short = summarizer
+        .summarize(&article, &options, Some(&mut sink))
+        .unwrap();
+    let report_options = SummaryOptions {
+        report: true,
+        ..options.clone()
+    };
+    let mut streamed = String::new();
+    let mut sink = |piece: &str| streamed.push_str(piece);
+    let reported = summarizer
+        .summarize(&article, &report_options, Some(&mut sink))
+        .unwrap();
+    assert_eq!(reported.summary, short.summary);
+    assert_eq!(streamed, plain_stream);
+    let report = reported.report.expect("a report");
+    assert!(!report.long_summary.is_empty());
+    assert!((-1.0..=1.0).contains(&report.sentiment.score));
+    for company in &report.companies {
+        assert!(article.text.contains(&company.company.name), "{company:?}");
+    }
+    // Nothing carries over from one article to the next: after another article, the same
+    // report again.
+    let other = Article {
+        source: "b.txt".into(),
+        text: "Globex said on Tuesday that its staff would stay in Springfield.".into(),
+    };
+    summarizer.summarize(&other, &report_options, None).unwrap();
+    let again = summarizer
+        .summarize(&article, &report_options, None)
+        .unwrap();
+    assert_eq!(again.summary, reported.summary);
+    let again_report = again.report.as_ref().unwrap();
+    assert_eq!(again_report.long_summary, report.long_summary);
+    assert_eq!(again_report.sentiment, report.sentiment);
+    let json = serde_json::to_value(&again).unwrap();
+    for field in ["summary", "long_summary", "sentiment", "companies"] {
+        assert!(json.get(field).is_some(), "{field} in {json}");
+    }
+    assert!(json["sentiment"]["label"].is_string() && json["sentiment"]["score"].is_f64());
+    assert!(serde_json::to_value(&short)
+        .unwrap()
+        .get("long_summary")
+        .is_none());
+}
+
 /// Log-probabilities of the next token after `tokens`, from a fresh full forward pass.
 fn log_probs(network: &mut dyn LanguageModel, tokens: &[u32]) -> Vec<f32> {
     let logits: Vec<f32> = begin_whole(network, tokens).to_vec1().unwrap();
@@ -550,8 +651,9 @@ fn sentiment_is_read_off_the_answer_tokens_probabilities() {
     let (_dir, loaded) = tiny("qwen2");
     let spec = abridge::catalogue::default_model();
     let mut summarizer = Summarizer::new(loaded, spec, Device::Cpu).unwrap();
-    let sentiment =
-        abridge::sentiment::sentiment(&mut summarizer, "Acme profit jumps", Some("Acme")).unwrap();
+    let sentiment = summarizer
+        .sentiment("Acme profit jumps", Some("Acme"))
+        .unwrap();
     // The same question asked by hand: the first tokens of the answers' spellings.
     let question = "Is this news positive, negative or neutral for Acme? Answer with one word: \
                     positive, negative or neutral.\n\nAcme profit jumps";

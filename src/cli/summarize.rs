@@ -39,6 +39,10 @@ pub(super) struct SummarizeArgs {
     format: OutputFormat,
     #[command(flatten)]
     summary: SummaryArgs,
+    /// Add the article report: a long summary (twice the words), the overall sentiment,
+    /// and the companies the article is about, each with its sentiment (instruct models).
+    #[arg(long)]
+    report: bool,
     /// Write one summary file per article under this folder, mirroring the input tree;
     /// a re-run skips the summaries that are up to date.
     #[arg(long, short = 'o', value_name = "DIR")]
@@ -92,8 +96,12 @@ pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
         let err = inputs.into_iter().next().expect("one input").unwrap_err();
         return Err(err.into());
     }
-    let options = args.summary.options(&args.model, SUMMARIZE_DEFAULTS);
+    let options = SummaryOptions {
+        report: args.report,
+        ..args.summary.options(&args.model, SUMMARIZE_DEFAULTS)
+    };
     let mut summarizer = args.model.load()?;
+    check_report(&summarizer, &options)?;
     let stdout_is_terminal = io::stdout().is_terminal();
     let show_headers = inputs.len() > 1 && args.format == OutputFormat::Text;
     let mut failed = 0;
@@ -156,7 +164,10 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
     }
     let selection = Selection::new(&args.glob, args.out.as_deref())?;
     let mut inputs = input::find_articles(&args.paths, &selection)?;
-    let options = args.summary.options(&args.model, SUMMARIZE_DEFAULTS);
+    let options = SummaryOptions {
+        report: args.report,
+        ..args.summary.options(&args.model, SUMMARIZE_DEFAULTS)
+    };
     let mut stdout = io::stdout();
     let mut destination = match (&args.out, format) {
         (Some(dir), Some(format)) => {
@@ -176,6 +187,7 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
     let max_bytes = args.max_input_mb << 20;
     let tally = batch::run(&inputs, max_bytes, &mut destination, &stop, group, || {
         let mut summarizer = args.model.load()?;
+        check_report(&summarizer, &options)?;
         Ok(move |articles: &[Article]| {
             summarizer
                 .summarize_many(articles, &options)
@@ -190,6 +202,19 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
     })?;
     eprintln!("abridge: {tally}");
     Ok(exit_code(&tally))
+}
+
+/// Refuses `--report` with a model that cannot answer its questions (an encoder-decoder).
+fn check_report(summarizer: &Summarizer, options: &SummaryOptions) -> Result<()> {
+    if options.report && summarizer.has_own_settings() {
+        let message = format!(
+            "--report asks the model questions, and model `{}` only summarizes; use an \
+             instruct model",
+            summarizer.spec().name
+        );
+        return Err(RequestError(message).into());
+    }
+    Ok(())
 }
 
 fn summarize_one(
@@ -208,13 +233,16 @@ fn summarize_one(
         };
         let summary = summarizer.summarize(article, options, Some(&mut print))?;
         writeln!(stdout)?;
+        if let Some(report) = &summary.report {
+            write!(stdout, "{}", report.text())?;
+        }
         summary
     } else {
         let spinner = spinner(format!("summarizing {}", article.source));
         let summary = summarizer.summarize(article, options, None)?;
         spinner.finish_and_clear();
         match format {
-            OutputFormat::Text => writeln!(stdout, "{}", summary.summary)?,
+            OutputFormat::Text => write!(stdout, "{}", output::Format::Text.render(&summary))?,
             // JSON lines are batch output (`summarize_batch`); never here.
             OutputFormat::Json | OutputFormat::Jsonl => {
                 writeln!(stdout, "{}", serde_json::to_string(&summary)?)?

@@ -6,7 +6,7 @@
 
 use super::{aligned, read_rows};
 use crate::output;
-use crate::sentiment::{self, Label};
+use crate::sentiment::Label;
 use crate::summarize::Summarizer;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -90,7 +90,7 @@ pub fn score_rows(
     rows.iter()
         .map(|row| {
             let started = Instant::now();
-            let sentiment = sentiment::sentiment(summarizer, &row.text, Some(&row.target))?;
+            let sentiment = summarizer.sentiment(&row.text, Some(&row.target))?;
             on_row();
             Ok(SentimentPrediction {
                 id: row.id.clone(),

@@ -424,9 +424,18 @@ pub struct Decoder {
     /// The local layers' window, if the model has local layers.
     window: Option<usize>,
     context_length: usize,
-    /// The prompt length of the sequence in each slot; `None` for a slot not begun.
-    prompts: Vec<Option<usize>>,
+    /// What each slot holds.
+    slots: Vec<SlotState>,
     device: Device,
+}
+
+/// One cache slot: the prompt length of the sequence begun in it (`None` for a slot not
+/// begun, or forgotten by `reset`), and the tokens whose keys and values its cache holds, in
+/// position order, which a later prompt that starts with them reuses instead of running.
+#[derive(Debug, Clone, Default)]
+struct SlotState {
+    prompt: Option<usize>,
+    held: Vec<u32>,
 }
 
 impl Decoder {
@@ -522,7 +531,7 @@ impl Decoder {
             rotaries,
             window: local.map(|local| local.window),
             context_length,
-            prompts: Vec::new(),
+            slots: Vec::new(),
             device: device.clone(),
         })
     }
@@ -641,26 +650,34 @@ impl LocalLayers {
 }
 
 impl LanguageModel for Decoder {
+    /// Positions of `input` that some slot's cache already holds (the same tokens from the
+    /// start, left by an earlier sequence since the last `reset`) are copied, not run: of a
+    /// report's prompts, which share the article, only the first runs it. At least the last
+    /// token runs, for its logits.
     fn begin(&mut self, slot: usize, input: &[u32], chunk: usize) -> Result<Vec<f32>> {
         if input.is_empty() {
             bail!("the prompt is empty");
         }
-        while self.prompts.len() <= slot {
-            self.prompts.push(None);
+        self.slot_mut(slot).prompt = None;
+        let (from, reused) = self.longest_held_prefix(slot, input);
+        if from != slot && reused > 0 {
+            for block in &mut self.blocks {
+                block.attention.copy_slot(from, slot, reused)?;
+            }
         }
-        self.prompts[slot] = None;
+        let state = self.slot_mut(slot);
+        state.held.clear();
         let chunk = chunk.max(1);
         let mut logits = None;
-        for (i, tokens) in input.chunks(chunk).enumerate() {
-            let step = Step {
-                slot,
-                tokens,
-                pos: i * chunk,
-            };
-            logits = Some(self.forward_positions(&[step])?);
+        let mut pos = reused;
+        for tokens in input[reused..].chunks(chunk) {
+            logits = Some(self.forward_positions(&[Step { slot, tokens, pos }])?);
+            pos += tokens.len();
         }
-        self.prompts[slot] = Some(input.len());
-        let logits = logits.expect("a prompt that is not empty has a chunk");
+        let state = self.slot_mut(slot);
+        state.held = input.to_vec();
+        state.prompt = Some(input.len());
+        let logits = logits.expect("at least the last token runs");
         Ok(logits.squeeze(0)?.to_vec1()?)
     }
 
@@ -675,7 +692,13 @@ impl LanguageModel for Decoder {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        self.forward_positions(&positioned)
+        let logits = self.forward_positions(&positioned)?;
+        for step in &positioned {
+            let held = &mut self.slot_mut(step.slot).held;
+            held.truncate(step.pos);
+            held.extend_from_slice(step.tokens);
+        }
+        Ok(logits)
     }
 
     fn fork(&mut self, from: usize, to: usize, len: usize) -> Result<()> {
@@ -683,10 +706,11 @@ impl LanguageModel for Decoder {
         for block in &mut self.blocks {
             block.attention.copy_slot(from, to, prompt + len)?;
         }
-        while self.prompts.len() <= to {
-            self.prompts.push(None);
-        }
-        self.prompts[to] = Some(prompt);
+        let held = self.slots[from].held[..prompt + len].to_vec();
+        *self.slot_mut(to) = SlotState {
+            prompt: Some(prompt),
+            held,
+        };
         Ok(())
     }
 
@@ -696,7 +720,7 @@ impl LanguageModel for Decoder {
                 cache.len = 0;
             }
         }
-        self.prompts.clear();
+        self.slots.clear();
     }
 
     fn limits(&self) -> Limits {
@@ -707,11 +731,42 @@ impl LanguageModel for Decoder {
 impl Decoder {
     /// The prompt length of the sequence begun in `slot`.
     fn prompt_length(&self, slot: usize) -> Result<usize> {
-        self.prompts
+        self.slots
             .get(slot)
-            .copied()
-            .flatten()
+            .and_then(|state| state.prompt)
             .with_context(|| format!("slot {slot} holds no sequence"))
+    }
+
+    /// The state of `slot`, created on first use.
+    fn slot_mut(&mut self, slot: usize) -> &mut SlotState {
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, SlotState::default);
+        }
+        &mut self.slots[slot]
+    }
+
+    /// The slot whose cache holds the longest start of `input` (all but its last token at
+    /// most), and how many positions that is; `slot` itself wins a tie, as it needs no copy.
+    fn longest_held_prefix(&self, slot: usize, input: &[u32]) -> (usize, usize) {
+        let most = input.len() - 1;
+        let shared = |held: &[u32]| {
+            held.iter()
+                .zip(&input[..most])
+                .take_while(|(a, b)| a == b)
+                .count()
+        };
+        let own = self.slots.get(slot).map_or(0, |state| shared(&state.held));
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(index, state)| (index, shared(&state.held)))
+            .fold((slot, own), |best, candidate| {
+                if candidate.1 > best.1 {
+                    candidate
+                } else {
+                    best
+                }
+            })
     }
 
     /// One pass over steps whose positions count from the start of their prompts.

@@ -3,6 +3,8 @@
 //! single runs and batches, and the atomic file writes that keep a reader from ever seeing
 //! a partial file.
 
+use crate::companies::Company;
+use crate::sentiment::Sentiment;
 use serde::Serialize;
 use std::fs;
 use std::io::{self, Write};
@@ -25,6 +27,69 @@ pub struct Summary {
     /// `crate::guard::without_instructions`); only in the JSON when there were some.
     #[serde(skip_serializing_if = "is_zero")]
     pub instructions_left_out: usize,
+    /// The article report (`summarize --report`): its fields follow the summary's, and
+    /// are absent without it.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+}
+
+/// The rest of an article's report: the long summary, the overall sentiment, and each
+/// company the article is about with its own.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub long_summary: String,
+    pub sentiment: Sentiment,
+    pub companies: Vec<CompanyReport>,
+}
+
+/// One company of a report: name, ticker (`null` where the article gives none and the
+/// shipped table has none), mentions, relevance, and its sentiment.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompanyReport {
+    #[serde(flatten)]
+    pub company: Company,
+    pub sentiment: Sentiment,
+}
+
+impl Report {
+    /// The report as text, after the summary: the long summary, the sentiment, and a line
+    /// per company, each part after a blank line.
+    pub fn text(&self) -> String {
+        let mut text = format!(
+            "\nLong summary: {}\n\nSentiment: {}\n",
+            self.long_summary,
+            describe(&self.sentiment)
+        );
+        if self.companies.is_empty() {
+            text.push_str("\nCompanies: none named\n");
+            return text;
+        }
+        text.push_str("\nCompanies:\n");
+        let named: Vec<String> = self
+            .companies
+            .iter()
+            .map(|c| match &c.company.ticker {
+                Some(ticker) => format!("{} ({ticker})", c.company.name),
+                None => c.company.name.clone(),
+            })
+            .collect();
+        let width = named.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        for (name, company) in named.iter().zip(&self.companies) {
+            let pad = width - name.chars().count();
+            text.push_str(&format!(
+                "  {name}{:pad$}  {}, relevance {:.2}\n",
+                "",
+                describe(&company.sentiment),
+                company.company.relevance
+            ));
+        }
+        text
+    }
+}
+
+/// A sentiment as its label and signed score: `somewhat positive (+0.42)`.
+fn describe(sentiment: &Sentiment) -> String {
+    format!("{} ({:+.2})", sentiment.label.name(), sentiment.score)
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -49,10 +114,15 @@ impl Format {
         }
     }
 
-    /// `summary` in this format, ending in a newline.
+    /// `summary` in this format, ending in a newline; the text of one with a report is
+    /// the summary, then [`Report::text`].
     pub fn render(self, summary: &Summary) -> String {
         match self {
-            Format::Text => format!("{}\n", summary.summary),
+            Format::Text => format!(
+                "{}\n{}",
+                summary.summary,
+                summary.report.as_ref().map_or(String::new(), Report::text)
+            ),
             Format::Json => format!(
                 "{}\n",
                 serde_json::to_string(summary).expect("a summary serializes")
@@ -156,6 +226,7 @@ mod tests {
             chunks: 1,
             seconds: 0.5,
             instructions_left_out: 0,
+            report: None,
         }
     }
 
