@@ -156,6 +156,35 @@ impl OutputFolder {
         })
     }
 
+    /// Why nothing can be written under the folder, if so, found before any model loads:
+    /// a file is made and removed in the folder, or in its nearest existing parent when it
+    /// does not exist yet (nothing is created for the check).
+    pub fn check_writable(&self) -> Result<(), RequestError> {
+        let existing = self
+            .dir
+            .ancestors()
+            .find(|dir| dir.as_os_str().is_empty() || dir.exists())
+            .map(|dir| {
+                if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                }
+            })
+            .unwrap_or(Path::new("."));
+        let problem = match existing.is_dir() {
+            false => format!("{} is not a folder", existing.display()),
+            true => match output::temporary_file_in(existing) {
+                Ok(_) => return Ok(()),
+                Err(error) => without_path(&error),
+            },
+        };
+        Err(RequestError(format!(
+            "--out {}: cannot write there: {problem}",
+            self.dir.display()
+        )))
+    }
+
     /// Where the summary of the article at `relative` goes: `OUT/<relative>.summary.txt`.
     pub fn summary_path(&self, relative: &Path) -> PathBuf {
         with_suffix(self.dir.join(relative), self.format.suffix())
@@ -218,6 +247,34 @@ impl OutputFolder {
         };
         output::write_atomically(&record_path, &serde_json::to_vec(&record)?)
     }
+}
+
+/// The reason of an I/O error without the path of the temporary file it may name: the
+/// operating system's message where there is one.
+fn without_path(error: &io::Error) -> String {
+    match error.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code).to_string(),
+        None => error.kind().to_string(),
+    }
+}
+
+/// Whether a failure to write a summary will fail every summary after it too (a full or
+/// read-only disk, no permission, a path that cannot be a folder), so that the run stops
+/// rather than summarize articles only to throw the summaries away.
+fn will_repeat(error: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        error.kind(),
+        StorageFull | ReadOnlyFilesystem | PermissionDenied | QuotaExceeded | NotADirectory
+    )
+}
+
+/// A run stopped because summaries cannot be written: what could not be written and why.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {reason}; stopped, as every summary after it would fail too (the summaries written so far are kept, and a re-run resumes)")]
+pub struct WriteStopped {
+    pub path: String,
+    pub reason: String,
 }
 
 /// `path` with `suffix` appended to its file name (`a/b.txt` → `a/b.txt.summary.txt`).
@@ -307,7 +364,8 @@ impl<L: FnOnce() -> Result<S>, S> LazyModel<L, S> {
 /// needing the model comes; it returns the function that summarizes a group of articles
 /// (one result each, in order). An article that cannot be read, summarized or written is
 /// reported on stderr by name and counted, and the run goes on; only a failure to load the
-/// model or to write standard output ends it early.
+/// model, to write standard output, or a write failure that would repeat for every later
+/// summary ([`WriteStopped`]) ends it early.
 pub fn run<L, S>(
     inputs: &[Input],
     max_input_bytes: u64,
@@ -404,20 +462,23 @@ where
             }
         };
         let input = inputs[i];
-        outcomes[i] =
-            match destination {
-                Destination::Folder(folder) => folder
-                    .write(input, &input_sha256, &summary)
-                    .err()
-                    .map(|error| {
-                        let path = folder.summary_path(&input.relative);
-                        format!("cannot write {}: {error}", path.display())
-                    }),
-                Destination::JsonLines(out) => {
-                    output::write_summary_row(*out, &summary)?;
-                    None
+        outcomes[i] = match destination {
+            Destination::Folder(folder) => match folder.write(input, &input_sha256, &summary) {
+                Ok(()) => None,
+                Err(error) => {
+                    let path = folder.summary_path(&input.relative).display().to_string();
+                    let reason = without_path(&error);
+                    if will_repeat(&error) {
+                        return Err(WriteStopped { path, reason }.into());
+                    }
+                    Some(format!("cannot write {path}: {reason}"))
                 }
-            };
+            },
+            Destination::JsonLines(out) => {
+                output::write_summary_row(*out, &summary)?;
+                None
+            }
+        };
     }
     Ok(outcomes)
 }
@@ -804,6 +865,48 @@ mod tests {
 
         fs::remove_file(out.join("a.txt.summary.txt")).unwrap();
         assert!(!folder20.is_up_to_date(&input), "summary deleted");
+    }
+
+    #[test]
+    fn an_unwritable_out_is_found_before_loading_and_stops_a_run_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(
+            dir.path(),
+            &[
+                ("news/a.txt", b"Alpha story."),
+                ("news/b.txt", b"Beta story."),
+                ("blocker", b"a file, not a folder"),
+            ],
+        );
+        let inputs = find_articles(&[root.join("news")], &all_articles()).unwrap();
+        // A folder that does not exist yet is checked in its nearest existing parent.
+        let fresh = folder(&root.join("new/out"), recipe(20), false);
+        assert!(fresh.check_writable().is_ok());
+        assert!(!root.join("new").exists(), "the check creates nothing");
+        let blocked = folder(&root.join("blocker/out"), recipe(20), false);
+        let error = blocked.check_writable().unwrap_err().to_string();
+        assert!(error.contains("blocker is not a folder"), "{error}");
+
+        // Past the check, a write failure that would repeat stops the run after the first
+        // article: the second is never summarized.
+        let summarized = Cell::new(0);
+        let mut destination = Destination::Folder(blocked);
+        let stop = AtomicBool::new(false);
+        let error = run(&inputs, 1 << 20, &mut destination, &stop, 1, || {
+            Ok(|articles: &[Article]| {
+                summarized.set(summarized.get() + articles.len());
+                first_words(articles)
+            })
+        })
+        .unwrap_err();
+        assert_eq!(summarized.get(), 1);
+        let message = error.to_string();
+        assert!(message.contains("a.txt.summary.txt"), "{message}");
+        assert!(message.contains("stopped"), "{message}");
+        assert!(
+            !message.contains("out/.tmp"),
+            "the temporary file: {message}"
+        );
     }
 
     #[test]

@@ -653,9 +653,8 @@ pub fn generate(
 /// Generates from every request, decoding up to `batch_size` sequences together: each has
 /// its own key/value cache slot, and every decoding step runs one token of each through the
 /// model in a single pass, so the weights are read once for all of them. A sequence that
-/// ends frees its slot for the next request, whose prompt is run in that slot first (a
-/// decoder reuses the start of it that some slot still holds: the caller resets the model
-/// where nothing earlier should be reused).
+/// ends frees its slot for the next request, whose prompt is run in that slot first (where
+/// the caller turned prefix reuse on, a decoder runs only what no slot holds of it).
 /// Results come back in the requests' order; a request that cannot run (an empty prompt, or
 /// one longer than the context) gets its error and the others go on. A model error ends
 /// the whole batch.

@@ -2,11 +2,51 @@
 //! summary when it is none. Text from outside is data: chat markup spelled out in it is
 //! removed ([`strip_chat_markup`]), and so are its sentences that give the model orders
 //! ([`without_instructions`]); and an output that is empty, a refusal, an echo or not about
-//! its article is named as such ([`not_a_summary`]) and fails the article. (That article
-//! text never becomes a control token is the tokenizer's part: `model::tokens`.)
+//! its article is named as such ([`not_a_summary`]) and fails the article. Text that is no
+//! prose (a bare URL, code) is refused before the model sees it ([`not_prose`]), as a
+//! model asked to summarize it invents a story. (That article text never becomes a control
+//! token is the tokenizer's part: `model::tokens`.)
 
-use crate::text::{sentence_ranges, word_count};
+use crate::input::InputProblem;
+use crate::text::{prose_word_count, sentence_ranges, word_count};
 use std::collections::HashSet;
+
+/// Fewest words of prose (see [`prose_word_count`]) of an article worth summarizing.
+pub const MIN_PROSE_WORDS: usize = 8;
+
+/// Most code symbols (`{}[]<>=_*/\|&^~#@` and backquotes) per thousand characters of
+/// prose; news prose has next to none (a few in a URL it quotes), code and markup
+/// many.
+pub const MOST_CODE_SYMBOLS_PER_MILLE: usize = 30;
+
+/// Below this many characters (not counting whitespace) a text is too short for its share
+/// of code symbols to tell: two in a headline are 3%.
+const CODE_CHECK_CHARACTERS: usize = 200;
+
+/// Why `text` is no prose to summarize, if it is not: too few words of prose, or (in a
+/// text long enough to tell) the symbols of code or markup.
+pub fn not_prose(text: &str) -> Option<InputProblem> {
+    let words = prose_word_count(text);
+    if words < MIN_PROSE_WORDS {
+        return Some(InputProblem::FewWords {
+            words,
+            needed: MIN_PROSE_WORDS,
+        });
+    }
+    let characters = text.chars().filter(|c| !c.is_whitespace()).count();
+    if characters < CODE_CHECK_CHARACTERS {
+        return None;
+    }
+    let symbols = text
+        .chars()
+        .filter(|c| "{}[]<>=_*/\\|&^~#@`".contains(*c))
+        .count();
+    let per_mille = symbols * 1000 / characters;
+    (per_mille > MOST_CODE_SYMBOLS_PER_MILLE).then_some(InputProblem::Code {
+        per_mille,
+        most: MOST_CODE_SYMBOLS_PER_MILLE,
+    })
+}
 
 /// Chat-template markers other than ChatML's and Llama 3's `<|…|>` form.
 const CHAT_MARKERS: &[&str] = &[
@@ -303,5 +343,29 @@ mod tests {
         ] {
             assert!(!is_instruction(news), "{news}");
         }
+    }
+
+    #[test]
+    fn a_bare_url_or_code_is_no_prose() {
+        let url = "https://example.org/2024/06/story-about-the-council?ref=home";
+        assert_eq!(
+            not_prose(url),
+            Some(InputProblem::FewWords {
+                words: 0,
+                needed: MIN_PROSE_WORDS
+            })
+        );
+        let code = "// Sum the totals of every row, then check the mean and print it for the team.\n\
+                    fn main() {\n    let totals: Vec<u32> = rows.iter().map(|r| r.total).collect();\n    \
+                    let mean = totals.iter().sum::<u32>() / totals.len() as u32;\n    \
+                    if totals.len() > 2 && totals[0] == 1 { return; }\n    println!(\"{mean}\");\n}";
+        assert!(
+            matches!(not_prose(code), Some(InputProblem::Code { .. })),
+            "{:?}",
+            not_prose(code)
+        );
+        let news = "The council voted 9 to 4 on Tuesday to build the farm (see \
+                    https://example.org/farm) at a cost of 9,000,000 euros.";
+        assert_eq!(not_prose(news), None);
     }
 }

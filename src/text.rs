@@ -9,6 +9,30 @@ pub fn word_count(text: &str) -> usize {
     text.split_whitespace().count()
 }
 
+/// Words of prose in `text`: whitespace-separated words made of letters once the
+/// punctuation around them is taken off (an apostrophe or a hyphen between letters
+/// allowed). A URL, code (`main()`, `x.split()`), markup, a hash or a number is none.
+pub fn prose_word_count(text: &str) -> usize {
+    const OPENING: &[char] = &['(', '[', '"', '\'', '“', '‘', '«', '¿', '¡'];
+    const CLOSING: &[char] = &[
+        '.', ',', ';', ':', '!', '?', ')', ']', '"', '\'', '”', '’', '»', '…',
+    ];
+    text.split_whitespace()
+        .filter(|word| {
+            let core = word.trim_start_matches(OPENING).trim_end_matches(CLOSING);
+            let chars: Vec<char> = core.chars().collect();
+            !chars.is_empty()
+                && chars.iter().enumerate().all(|(i, &c)| {
+                    c.is_alphabetic()
+                        || (matches!(c, '\'' | '’' | '-')
+                            && i > 0
+                            && chars[i - 1].is_alphabetic()
+                            && chars.get(i + 1).is_some_and(|n| n.is_alphabetic()))
+                })
+        })
+        .count()
+}
+
 /// Words (lower-case, without the final period) after which a period does not end
 /// a sentence.
 const ABBREVIATIONS: &[&str] = &[
@@ -210,5 +234,17 @@ mod tests {
         assert!(!ends_sentence("The figure was 3"));
         assert!(!ends_sentence("Reuters (AP)"));
         assert!(!ends_sentence(""));
+    }
+
+    #[test]
+    fn prose_words_leave_out_urls_code_and_numbers() {
+        let prose = "The council's well-known plan (\"phase two\") costs $4 million.";
+        assert_eq!(prose_word_count(prose), 8);
+        assert_eq!(prose_word_count("https://example.org/story?id=7"), 0);
+        assert_eq!(
+            prose_word_count("fn main() { let x = vec![1, 2]; x.len() }"),
+            3
+        );
+        assert_eq!(prose_word_count("2024 9-4 38,000 — #ai"), 0);
     }
 }

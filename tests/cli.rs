@@ -224,6 +224,75 @@ fn summarize_runs_end_to_end_on_a_tiny_model_with_json_output() {
 }
 
 #[test]
+fn a_window_too_small_is_one_usage_error_even_in_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, article) = tiny_model_and_article(dir.path());
+    let second = dir.path().join("second.txt");
+    fs::write(&second, "The mayor opened the new library on Friday.").unwrap();
+    let out = dir.path().join("out");
+    for batch in [false, true] {
+        let mut command = abridge(dir.path());
+        command
+            .args(["summarize", "--window", "10", "--model"])
+            .arg(&model)
+            .arg(&article)
+            .arg(&second);
+        if batch {
+            command.arg("--out").arg(&out);
+        }
+        let output = command.output().unwrap();
+        assert_fails(&output, 2, &["window of 10 tokens is too small"]);
+    }
+    assert!(!out.join("council.summary.txt").exists());
+}
+
+#[test]
+fn an_article_that_is_no_prose_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, _) = tiny_model_and_article(dir.path());
+    let url = dir.path().join("link.txt");
+    fs::write(
+        &url,
+        "https://example.org/2024/06/council-votes-for-the-farm\n",
+    )
+    .unwrap();
+    let code = dir.path().join("code.md");
+    fs::write(
+        &code,
+        "fn main() {\n    let totals: Vec<u32> = rows.iter().map(|r| r.total).collect();\n    \
+         println!(\"{totals:?}\"); // the totals, printed for the team, then the run ends\n    \
+         let mean = totals.iter().sum::<u32>() / totals.len() as u32;\n    \
+         assert!(mean > 0 && totals[0] <= mean * 2, \"{mean}\");\n}\n",
+    )
+    .unwrap();
+    for (path, reason) in [(&url, "too little prose"), (&code, "reads as code")] {
+        let output = abridge(dir.path())
+            .args(["summarize", "--model"])
+            .arg(&model)
+            .arg(path)
+            .output()
+            .unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert_fails(&output, 2, &[name, reason]);
+    }
+}
+
+#[test]
+fn no_evaluation_article_is_refused_as_no_prose() {
+    for set in ["eval/cnndm-test-a.jsonl", "eval/cnndm-test-a2.jsonl"] {
+        let Some(path) = common::shared(set) else {
+            continue;
+        };
+        for line in fs::read_to_string(path).unwrap().lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let article = row["article"].as_str().unwrap();
+            let problem = abridge::guard::not_prose(article);
+            assert_eq!(problem, None, "{set} row {}", row["id"]);
+        }
+    }
+}
+
+#[test]
 fn an_output_that_is_no_summary_fails_the_article() {
     let dir = tempfile::tempdir().unwrap();
     let (model, article) = tiny_model_and_article(dir.path());

@@ -199,3 +199,39 @@ fn an_article_cannot_take_over_the_conversation() {
         }
     }
 }
+
+#[test]
+#[ignore = "real weights: run by scripts/test.sh or `cargo test -- --ignored`"]
+fn the_seed_articles_report_names_its_companies_and_leans_positive() {
+    let Some(seed) = shared("seeds/article.txt") else {
+        return;
+    };
+    let article = fs::read_to_string(&seed).unwrap();
+    let plain = summarize_json(DEFAULT_MODEL, &seed, &[]);
+    let json = summarize_json(DEFAULT_MODEL, &seed, &["--report"]);
+    assert_eq!(
+        json["summary"], plain["summary"],
+        "the report keeps the summary"
+    );
+    let long = json["long_summary"].as_str().unwrap();
+    let words = long.split_whitespace().count();
+    assert!((150..=300).contains(&words), "{words} words: {long}");
+    let score = json["sentiment"]["score"].as_f64().unwrap();
+    assert!(score > 0.2, "overall sentiment {score}");
+    let names: Vec<&str> = json["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for name in ["Meta", "Scale AI"] {
+        assert!(names.contains(&name), "`{name}` missing from {names:?}");
+    }
+    let lower = article.to_lowercase();
+    for name in &names {
+        assert!(
+            lower.contains(&name.to_lowercase()),
+            "`{name}` is not in the article"
+        );
+    }
+}

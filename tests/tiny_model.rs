@@ -448,6 +448,7 @@ fn a_prompt_reuses_what_a_slot_holds_and_gives_what_a_fresh_run_gives() {
     // Slot 0 runs a request and two output tokens, the second then replaced (a beam moving
     // on): what a later prompt reuses is only what the cache really holds.
     network.reset();
+    network.reuse_prefixes();
     network.begin(0, &short, 16).unwrap();
     step_one(network, 0, &[50, 51], 0);
     step_one(network, 0, &[52], 1);
@@ -457,6 +458,7 @@ fn a_prompt_reuses_what_a_slot_holds_and_gives_what_a_fresh_run_gives() {
     let continued = with(&[7, 8, 50, 52, 60]);
     let fresh_continued = begin_whole(network, &continued);
     network.reset();
+    network.reuse_prefixes();
     network.begin(0, &short, 16).unwrap();
     step_one(network, 0, &[50, 51], 0);
     step_one(network, 0, &[52], 1);
@@ -466,6 +468,7 @@ fn a_prompt_reuses_what_a_slot_holds_and_gives_what_a_fresh_run_gives() {
     let other: Vec<u32> = vec![3, 4, 5];
     let fresh_other = begin_whole(network, &other);
     network.reset();
+    network.reuse_prefixes();
     network.begin(0, &long, 16).unwrap();
     let unshared = Tensor::new(network.begin(1, &other, 16).unwrap(), &Device::Cpu).unwrap();
     assert!(max_difference(&fresh_other, &unshared) < 1e-4);

@@ -58,6 +58,7 @@ pub(super) fn run(args: EvalArgs) -> Result<ExitCode> {
     }
     let options = args.summary.options(&args.model, EVAL_DEFAULTS);
     let mut summarizer = args.model.load()?;
+    summarizer.check_options(&options)?;
     let progress = progress_bar(rows.len(), "articles");
     let predictions = eval::summarize_rows(
         &mut summarizer,

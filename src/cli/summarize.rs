@@ -101,9 +101,10 @@ pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
         ..args.summary.options(&args.model, SUMMARIZE_DEFAULTS)
     };
     let mut summarizer = args.model.load()?;
-    check_report(&summarizer, &options)?;
+    check_options(&summarizer, &options)?;
     let stdout_is_terminal = io::stdout().is_terminal();
-    let show_headers = inputs.len() > 1 && args.format == OutputFormat::Text;
+    let single = inputs.len() == 1;
+    let show_headers = !single && args.format == OutputFormat::Text;
     let mut failed = 0;
     for input in inputs {
         let article = match input {
@@ -126,6 +127,12 @@ pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
         ) {
             Ok(()) => {}
             Err(err) if is_broken_pipe(&err) => return Ok(ExitCode::SUCCESS),
+            // An article refused as input (no prose): a usage error when it is the only one.
+            Err(err) if err.is::<InputError>() && single => return Err(err),
+            Err(err) if err.is::<InputError>() => {
+                eprintln!("abridge: {err}");
+                failed += 1;
+            }
             Err(err) => {
                 eprintln!(
                     "abridge: {}: {}",
@@ -174,6 +181,7 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
             let (model, model_sha256) = args.model.identity()?;
             let recipe = Recipe::new(model, model_sha256, &options);
             let folder = OutputFolder::new(dir.clone(), format, recipe, args.force)?;
+            folder.check_writable()?;
             folder.check_distinct(&inputs)?;
             Destination::Folder(folder)
         }
@@ -187,7 +195,7 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
     let max_bytes = args.max_input_mb << 20;
     let tally = batch::run(&inputs, max_bytes, &mut destination, &stop, group, || {
         let mut summarizer = args.model.load()?;
-        check_report(&summarizer, &options)?;
+        check_options(&summarizer, &options)?;
         Ok(move |articles: &[Article]| {
             summarizer
                 .summarize_many(articles, &options)
@@ -204,8 +212,11 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
     Ok(exit_code(&tally))
 }
 
-/// Refuses `--report` with a model that cannot answer its questions (an encoder-decoder).
-fn check_report(summarizer: &Summarizer, options: &SummaryOptions) -> Result<()> {
+/// Refuses options the loaded model cannot work with: a window too small (see
+/// `Summarizer::check_options`), or `--report` with a model that cannot answer its
+/// questions (an encoder-decoder).
+fn check_options(summarizer: &Summarizer, options: &SummaryOptions) -> Result<()> {
+    summarizer.check_options(options)?;
     if options.report && summarizer.has_own_settings() {
         let message = format!(
             "--report asks the model questions, and model `{}` only summarizes; use an \

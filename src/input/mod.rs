@@ -78,10 +78,40 @@ pub enum InputProblem {
     NotFound,
     IsDirectory,
     NoArticles,
+    /// Fewer words of prose than a summary needs (`crate::guard::not_prose`).
+    FewWords {
+        words: usize,
+        needed: usize,
+    },
+    /// Code or markup rather than prose: this many code symbols per thousand characters,
+    /// where prose has at most `most`.
+    Code {
+        per_mille: usize,
+        most: usize,
+    },
 }
 
 impl fmt::Display for InputProblem {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputProblem::FewWords { words, needed } => {
+                return write!(
+                    formatter,
+                    "too little prose to summarize ({words} words of prose; at least {needed} \
+                     needed)"
+                )
+            }
+            InputProblem::Code { per_mille, most } => {
+                return write!(
+                    formatter,
+                    "reads as code or markup, not prose ({:.1}% of its characters are code \
+                     symbols; at most {:.1}% in prose)",
+                    *per_mille as f64 / 10.0,
+                    *most as f64 / 10.0
+                )
+            }
+            _ => {}
+        }
         if let InputProblem::TooLarge { max_bytes } = self {
             let megabytes = *max_bytes as f64 / f64::from(1u32 << 20);
             return write!(
@@ -97,7 +127,9 @@ impl fmt::Display for InputProblem {
             InputProblem::NotFound => "not found",
             InputProblem::IsDirectory => "is a directory",
             InputProblem::NoArticles => "no articles found in directory",
-            InputProblem::TooLarge { .. } => unreachable!("written above"),
+            InputProblem::TooLarge { .. }
+            | InputProblem::FewWords { .. }
+            | InputProblem::Code { .. } => unreachable!("written above"),
         })
     }
 }
@@ -113,7 +145,7 @@ pub enum InputError {
 }
 
 impl InputError {
-    pub(crate) fn rejected(name: &str, problem: InputProblem) -> InputError {
+    pub fn rejected(name: &str, problem: InputProblem) -> InputError {
         InputError::Rejected {
             name: name.to_string(),
             problem,

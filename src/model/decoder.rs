@@ -426,6 +426,8 @@ pub struct Decoder {
     context_length: usize,
     /// What each slot holds.
     slots: Vec<SlotState>,
+    /// Whether `begin` reuses what slots hold (see `LanguageModel::reuse_prefixes`).
+    reuse: bool,
     device: Device,
 }
 
@@ -532,6 +534,7 @@ impl Decoder {
             window: local.map(|local| local.window),
             context_length,
             slots: Vec::new(),
+            reuse: false,
             device: device.clone(),
         })
     }
@@ -650,10 +653,10 @@ impl LocalLayers {
 }
 
 impl LanguageModel for Decoder {
-    /// Positions of `input` that some slot's cache already holds (the same tokens from the
-    /// start, left by an earlier sequence since the last `reset`) are copied, not run: of a
-    /// report's prompts, which share the article, only the first runs it. At least the last
-    /// token runs, for its logits.
+    /// With prefix reuse on, positions of `input` that some slot's cache already holds (the
+    /// same tokens from the start, left by an earlier sequence since the last `reset`) are
+    /// copied, not run: of a report's prompts, which share the article, only the first runs
+    /// it. At least the last token runs, for its logits.
     fn begin(&mut self, slot: usize, input: &[u32], chunk: usize) -> Result<Vec<f32>> {
         if input.is_empty() {
             bail!("the prompt is empty");
@@ -721,6 +724,11 @@ impl LanguageModel for Decoder {
             }
         }
         self.slots.clear();
+        self.reuse = false;
+    }
+
+    fn reuse_prefixes(&mut self) {
+        self.reuse = true;
     }
 
     fn limits(&self) -> Limits {
@@ -747,7 +755,11 @@ impl Decoder {
 
     /// The slot whose cache holds the longest start of `input` (all but its last token at
     /// most), and how many positions that is; `slot` itself wins a tie, as it needs no copy.
+    /// None without prefix reuse.
     fn longest_held_prefix(&self, slot: usize, input: &[u32]) -> (usize, usize) {
+        if !self.reuse {
+            return (slot, 0);
+        }
         let most = input.len() - 1;
         let shared = |held: &[u32]| {
             held.iter()

@@ -115,8 +115,16 @@ pub trait LanguageModel {
     /// state; what `to` held is forgotten.
     fn fork(&mut self, from: usize, to: usize, len: usize) -> Result<()>;
 
-    /// Forgets every slot's sequence.
+    /// Forgets every slot's sequence, and turns prefix reuse off.
     fn reset(&mut self);
+
+    /// Until the next [`Self::reset`], lets [`Self::begin`] reuse the start of an input
+    /// that some slot already holds (the same tokens from position 0, prompt or output):
+    /// those positions' keys and values are copied, not run again. Off by default, as
+    /// running a prompt in other chunks can change its last digits, and so a greedy
+    /// output: a summary must not depend on what ran before it. A model without a reusable
+    /// cache ignores it.
+    fn reuse_prefixes(&mut self) {}
 
     /// How long inputs and outputs may be.
     fn limits(&self) -> Limits;

@@ -8,11 +8,12 @@ mod report;
 
 use crate::catalogue::{ModelSpec, PromptPiece};
 use crate::chunk::chunk_text;
+use crate::error::RequestError;
 use crate::generate::{
     generate, generate_batch, DecodeOptions, Generation, Request, StopAt, StopReason,
 };
-use crate::guard::{not_a_summary, strip_chat_markup, without_instructions};
-use crate::input::Article;
+use crate::guard::{not_a_summary, not_prose, strip_chat_markup, without_instructions};
+use crate::input::{Article, InputError};
 use crate::model::{tokens, GenerationConfig, LoadedModel};
 use crate::output::Summary;
 use crate::text::{ends_sentence, split_sentences, word_count};
@@ -257,6 +258,14 @@ fn find_fence_tag(text: &str) -> Option<usize> {
         .min()
 }
 
+/// Refuses an article that is no prose to summarize (see [`not_prose`]) as an input error.
+fn refuse_non_prose(article: &Article) -> Result<()> {
+    match not_prose(&article.text) {
+        Some(problem) => Err(InputError::rejected(&article.source, problem).into()),
+        None => Ok(()),
+    }
+}
+
 /// A summary of one piece of text, with the work it took.
 struct Partial {
     text: String,
@@ -441,6 +450,7 @@ impl Summarizer {
         options: &SummaryOptions,
         stream: Option<&mut dyn FnMut(&str)>,
     ) -> Result<Summary> {
+        refuse_non_prose(article)?;
         if options.report {
             return self.report(article, options, stream);
         }
@@ -471,7 +481,10 @@ impl Summarizer {
         if options.report {
             return Ok(articles
                 .iter()
-                .map(|article| self.report(article, options, None))
+                .map(|article| {
+                    refuse_non_prose(article)?;
+                    self.report(article, options, None)
+                })
                 .collect());
         }
         self.model.network.reset();
@@ -484,9 +497,13 @@ impl Summarizer {
             .iter()
             .map(|(text, _)| self.count_tokens(text))
             .collect();
-        let (whole, long): (Vec<usize>, Vec<usize>) =
-            (0..articles.len()).partition(|&i| input_tokens[i] <= budget);
-        let mut results: Vec<Option<Result<Summary>>> = articles.iter().map(|_| None).collect();
+        let mut results: Vec<Option<Result<Summary>>> = articles
+            .iter()
+            .map(|article| refuse_non_prose(article).err().map(Err))
+            .collect();
+        let (whole, long): (Vec<usize>, Vec<usize>) = (0..articles.len())
+            .filter(|&i| results[i].is_none())
+            .partition(|&i| input_tokens[i] <= budget);
         let jobs: Vec<(Task, usize, &str)> = whole
             .iter()
             .map(|&i| (Task::Whole, options.words, texts[i].0.as_str()))
@@ -596,6 +613,25 @@ impl Summarizer {
     /// length, and never for raw output.
     fn length_stop(&self, options: &SummaryOptions) -> bool {
         !options.raw && (!self.has_own_settings() || options.given.words)
+    }
+
+    /// Why `options` cannot work with this model, if they cannot (a window too small for
+    /// the summaries asked for, or for a report's long one): a usage error, found once,
+    /// before any article runs.
+    pub fn check_options(&self, options: &SummaryOptions) -> Result<(), RequestError> {
+        let mut lengths = vec![options.clone()];
+        if options.report {
+            lengths.push(SummaryOptions {
+                words: 2 * options.words,
+                ..options.clone()
+            });
+        }
+        for options in &lengths {
+            if let Err(error) = self.text_budget(Task::Merge { parts: 2 }, options) {
+                return Err(RequestError(format!("{error:#}")));
+            }
+        }
+        Ok(())
     }
 
     /// Room left for text in one prompt, after the template, the instruction and the output.

@@ -100,6 +100,7 @@ impl Summarizer {
         self.can_answer()?;
         let started = Instant::now();
         self.model.network.reset();
+        self.model.network.reuse_prefixes();
         let (text, left_out) = without_instructions(&article.text);
         let input_tokens = self.count_tokens(&text);
         let long_options = SummaryOptions {
@@ -117,6 +118,7 @@ impl Summarizer {
             let short = self.summarize_text(&text, input_tokens, options, stream)?;
             let long = self.summarize_text(&text, input_tokens, &long_options, None)?;
             self.model.network.reset();
+            self.model.network.reuse_prefixes();
             let opening = article_opening(&instruction, &long.text);
             let listed = self.list_companies(&opening)?;
             (short, long, listed, opening)
