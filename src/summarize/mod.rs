@@ -175,8 +175,9 @@ impl Task {
             Task::Whole => article_message(&article_instruction(style, words), text),
             Task::Part { index, parts } => format!(
                 "The following is part {index} of {parts} of a long news article. Summarize this \
-                 part in about {words} words, keeping the names and figures it gives. \
-                 {FENCE_RULE}\n\n{}",
+                 part in about {words} words, keeping the names and figures it gives. Cover all \
+                 of it, not only its start: where the part moves on to another subject or \
+                 story, give that one a sentence too. {FENCE_RULE}\n\n{}",
                 fenced(text)
             ),
             Task::Merge { parts } => format!(
