@@ -293,6 +293,27 @@ fn no_evaluation_article_is_refused_as_no_prose() {
 }
 
 #[test]
+fn a_model_error_stays_one_line_with_rust_backtrace_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("broken.gguf");
+    fs::write(&model, "not a model at all").unwrap();
+    let (_, article) = tiny_model_and_article(dir.path());
+    let output = abridge(dir.path())
+        .args(["summarize", "--model"])
+        .arg(&model)
+        .arg(&article)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert_fails(&output, 1, &["broken.gguf", "not a GGUF model file"]);
+    assert!(
+        !stderr(&output).contains("backtrace.rs"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn an_output_that_is_no_summary_fails_the_article() {
     let dir = tempfile::tempdir().unwrap();
     let (model, article) = tiny_model_and_article(dir.path());

@@ -47,6 +47,7 @@ enum Command {
 
 /// Parses the command line, runs it, and turns the outcome into an exit code.
 pub fn main() -> ExitCode {
+    quiet_library_backtraces();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -56,6 +57,17 @@ pub fn main() -> ExitCode {
             eprintln!("abridge: error: {message}");
             ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// Keeps errors one line with `RUST_BACKTRACE` set: libraries (candle, anyhow) attach a
+/// backtrace to errors they make when it is, which would turn each one-line model error
+/// into a dump. `RUST_LIB_BACKTRACE` governs those alone, so it is set to 0 unless the user
+/// set it; panics, which are bugs, still show their backtrace.
+fn quiet_library_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // First thing in `main`, before any other thread exists to read the environment.
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
 }
 
