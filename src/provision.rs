@@ -76,14 +76,27 @@ fn choose(name: Option<&str>) -> Result<Choice> {
 /// a catalogue model is fetched if needed (never when `offline`); a GGUF file is used as it
 /// is, with the catalogue entry of the same file name or an entry of its own.
 pub fn resolve(name: Option<&str>, offline: bool) -> Result<(ModelSpec, PathBuf)> {
+    resolve_with(name, FetchOptions::from_env(offline))
+}
+
+/// [`resolve`] with these fetch options (`models fetch` and `models path --verify` hash
+/// every file again: [`FetchOptions::full_check`]). A GGUF file given by path whose name is
+/// a catalogue entry's is checked against that entry's sha256.
+pub fn resolve_with(name: Option<&str>, options: FetchOptions) -> Result<(ModelSpec, PathBuf)> {
     match choose(name)? {
         Choice::Catalogue(spec) => {
-            let path = fetch::resolve(&spec, &FetchOptions::from_env(offline))?;
+            let path = fetch::resolve(&spec, &options)?;
             Ok((spec, path))
         }
-        Choice::File(path) => Ok((local_file_spec(&path)?, path)),
+        Choice::File(path) => {
+            let spec = local_file_spec(&path)?;
+            if !path.is_dir() {
+                fetch::verify_local(&spec, &options, &path)?;
+            }
+            Ok((spec, path))
+        }
         Choice::Repo(id) => {
-            let dir = fetch::resolve_repo(&id, &FetchOptions::from_env(offline))?;
+            let dir = fetch::resolve_repo(&id, &options)?;
             let spec = ModelSpec {
                 name: id.display(),
                 description: format!("Hugging Face repository {}", id.display()),
@@ -92,7 +105,6 @@ pub fn resolve(name: Option<&str>, offline: bool) -> Result<(ModelSpec, PathBuf)
             Ok((spec, dir))
         }
         Choice::HubGguf { repo, pick } => {
-            let options = FetchOptions::from_env(offline);
             let path = fetch::resolve_gguf(&repo, pick.as_deref(), &options)?;
             let name = name.unwrap_or_default().to_string();
             let description = format!("{name}: a GGUF file of Hugging Face {}", repo.display());

@@ -143,6 +143,30 @@ fn a_corrupt_cached_model_is_rejected_and_removed() {
 }
 
 #[test]
+fn a_model_path_named_like_a_catalogue_file_is_checked_against_its_sha256() {
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("mine");
+    fs::create_dir_all(&mine).unwrap();
+    // The catalogue's file name and size, other bytes.
+    let impostor = mine.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    fs::write(&impostor, vec![7u8; 98_362_432]).unwrap();
+    let article = dir.path().join("a.txt");
+    fs::write(
+        &article,
+        "The council voted to build a bridge over the river on Monday.",
+    )
+    .unwrap();
+    let output = abridge(dir.path())
+        .args(["summarize", "--offline", "--model"])
+        .arg(&impostor)
+        .arg(&article)
+        .output()
+        .unwrap();
+    assert_fails(&output, 1, &["SmolLM2-135M-Instruct.Q4_1.gguf", "sha256"]);
+    assert!(impostor.exists(), "a file the user named is never removed");
+}
+
+#[test]
 fn a_model_file_of_an_unknown_family_lists_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("other.gguf");

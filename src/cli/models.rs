@@ -15,7 +15,7 @@ pub(super) enum ModelsCommand {
     /// List the catalogue (name, architecture, size, whether it is cached), then the model
     /// folders of other repositories in the Hugging Face cache.
     List,
-    /// Download and verify a model (no-op when it is already cached and verified).
+    /// Download and verify a model; one already cached is hashed again and checked.
     Fetch {
         /// Catalogue name, e.g. `qwen2.5-coder-1.5b-instruct`.
         name: String,
@@ -27,6 +27,10 @@ pub(super) enum ModelsCommand {
         /// Use local files only; fail if the model is not cached.
         #[arg(long)]
         offline: bool,
+        /// Hash the file again and check it, even if it was verified before and has not
+        /// changed size or modification time since.
+        #[arg(long)]
+        verify: bool,
     },
     /// Remove a model from abridge's cache and the Hugging Face cache.
     Rm {
@@ -102,12 +106,24 @@ pub(super) fn run(command: ModelsCommand) -> Result<ExitCode> {
         }
         // A catalogue name, `hf:ORG/NAME[:QUANT|FILE]` or `ORG/NAME`, as `--model` takes.
         ModelsCommand::Fetch { name } => {
-            let (_, path) = provision::resolve(Some(&name), false)
+            let options = FetchOptions {
+                full_check: true,
+                ..FetchOptions::from_env(false)
+            };
+            let (_, path) = provision::resolve_with(Some(&name), options)
                 .with_context(|| format!("fetching `{name}`"))?;
             writeln!(stdout, "{}", path.display())?;
         }
-        ModelsCommand::Path { name, offline } => {
-            let (_, path) = provision::resolve(Some(&name), offline)?;
+        ModelsCommand::Path {
+            name,
+            offline,
+            verify,
+        } => {
+            let options = FetchOptions {
+                full_check: verify,
+                ..FetchOptions::from_env(offline)
+            };
+            let (_, path) = provision::resolve_with(Some(&name), options)?;
             writeln!(stdout, "{}", path.display())?;
         }
     }

@@ -22,7 +22,7 @@ mod repo;
 mod verify;
 
 pub use repo::{cached_repos, remove_repo, resolve_gguf, resolve_repo, RepoId};
-pub use verify::{file_sha256, sha256_file};
+pub use verify::{file_sha256, sha256_file, verify_local};
 
 use crate::catalogue::{ModelSpec, Source};
 use hub::HfFile;
@@ -54,6 +54,9 @@ pub struct FetchOptions {
     pub hf_endpoint: Option<String>,
     /// Draw progress bars on stderr.
     pub progress: bool,
+    /// Hash every file checked, even one whose record says it was verified while its size
+    /// and modification time are unchanged (`models fetch`, `models path --verify`).
+    pub full_check: bool,
 }
 
 impl FetchOptions {
@@ -98,6 +101,7 @@ impl FetchOptions {
             hf_cache,
             hf_endpoint,
             progress,
+            full_check: false,
         }
     }
 }
@@ -426,6 +430,7 @@ mod tests {
             // A closed port: any download attempt fails fast.
             hf_endpoint: Some("http://127.0.0.1:1".to_string()),
             progress: false,
+            full_check: false,
         };
         (root, opts)
     }
@@ -503,6 +508,7 @@ mod tests {
                 hf_cache: PathBuf::from("/h/hf/hub"),
                 hf_endpoint: Some("http://mirror.local".to_string()),
                 progress: false,
+                full_check: false,
             }
         );
 
@@ -534,11 +540,23 @@ mod tests {
         assert_eq!(recorded.sha256, sha_hex(content));
         assert_eq!(recorded.size, content.len() as u64);
 
-        // Same size and mtime: the sidecar is trusted, the file is not rehashed.
+        // Same size and mtime: the sidecar is trusted, the file is not rehashed...
         let mtime = fs::metadata(&path).unwrap().modified().unwrap();
         fs::write(&path, b"gguf weights v2").unwrap();
         set_mtime(&path, mtime);
         assert_eq!(resolve(&spec, &opts).unwrap(), path);
+        // ...but a full check (`models fetch`, `models path --verify`) hashes it: the
+        // changed file and its record are removed.
+        let full = FetchOptions {
+            full_check: true,
+            ..opts.clone()
+        };
+        assert!(resolve(&spec, &full).is_err());
+        assert!(!path.exists() && !sidecar.exists());
+        let path = put_in_abridge_cache(&spec, &opts, content);
+        assert_eq!(resolve(&spec, &full).unwrap(), path);
+        fs::write(&path, b"gguf weights v2").unwrap();
+        set_mtime(&path, mtime);
 
         // A new mtime makes the sidecar stale: rehash, mismatch, file removed.
         set_mtime(&path, mtime + Duration::from_secs(5));

@@ -167,19 +167,41 @@ pub(super) fn recorded_sha256(
     Ok(sha256)
 }
 
-/// Checks that `file` is `spec`'s file, rehashing only when its sidecar is missing or stale.
+/// Checks that `file` is `spec`'s file, rehashing only when its sidecar is missing or stale
+/// (or always, with [`FetchOptions::full_check`]). A file that fails loses its sidecar.
 pub(super) fn verify(spec: &ModelSpec, opts: &FetchOptions, file: &Path) -> Result<(), FetchError> {
     let sidecar = sidecar_path(spec, opts, file);
     let recorded = read_sidecar(&sidecar);
     let expected = expected_sha256(spec, recorded.as_ref());
     let (size, mtime_ns) = stamp(file).map_err(io_error(file))?;
-    if let (Some(recorded), Some(expected)) = (&recorded, &expected) {
+    if let (Some(recorded), Some(expected), false) = (&recorded, &expected, opts.full_check) {
         if recorded.size == size && recorded.mtime_ns == mtime_ns && recorded.sha256 == *expected {
             return Ok(());
         }
     }
-    check_size(spec, file, size)?;
-    let actual = hash_file(file, opts.progress).map_err(io_error(file))?;
-    check_sha256(spec, file, expected.as_deref(), &actual)?;
-    write_sidecar(&sidecar, &actual, file)
+    let checked = check_size(spec, file, size).and_then(|()| {
+        let actual = hash_file(file, opts.progress).map_err(io_error(file))?;
+        check_sha256(spec, file, expected.as_deref(), &actual)?;
+        Ok(actual)
+    });
+    match checked {
+        Ok(actual) => write_sidecar(&sidecar, &actual, file),
+        Err(error) => {
+            if error.is_mismatch() {
+                let _ = fs::remove_file(&sidecar);
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Checks a model file the user named by path against the catalogue entry of the same
+/// file name, where that entry publishes a sha256 (hashed on first use, then trusted while
+/// its size and modification time are unchanged, or hashed again with
+/// [`FetchOptions::full_check`]); a file of no catalogue entry is taken as it is.
+pub fn verify_local(spec: &ModelSpec, opts: &FetchOptions, file: &Path) -> Result<(), FetchError> {
+    match spec.sha256 {
+        Some(_) => verify(spec, opts, file),
+        None => Ok(()),
+    }
 }
