@@ -100,7 +100,6 @@ impl Summarizer {
         self.can_answer()?;
         let started = Instant::now();
         self.model.network.reset();
-        self.model.network.reuse_prefixes();
         let (text, left_out) = without_instructions(&article.text);
         let input_tokens = self.count_tokens(&text);
         let long_options = SummaryOptions {
@@ -109,7 +108,10 @@ impl Summarizer {
         };
         let budget = self.text_budget(Task::Merge { parts: 2 }, &long_options)?;
         let instruction = article_instruction(options.style, options.words);
+        // Prefix reuse only once the short summary's prompt has run as in a plain run: the
+        // short summary is the plain one.
         let (short, long, listed, opening) = if input_tokens <= budget {
+            self.model.network.reuse_prefixes();
             let opening = article_opening(&instruction, &text);
             let (short, long, listed) =
                 self.in_one_pass(&text, &opening, options, &long_options, stream)?;
