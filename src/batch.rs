@@ -7,7 +7,7 @@
 use crate::error::RequestError;
 use crate::input::{self, Article, Format, Input, InputError};
 use crate::output::{self, Summary};
-use crate::summarize::SummaryOptions;
+use crate::summarize::{Interrupted, SummaryOptions};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -398,15 +398,21 @@ where
     for (started, inputs) in pending.chunks(group.max(1)).enumerate() {
         if stop.load(Ordering::SeqCst) {
             tally.interrupted = true;
-            tally.not_started = pending.len() - started * group.max(1);
+            tally.not_started += pending.len() - started * group.max(1);
             break;
         }
         let outcomes =
             summarize_group(inputs, max_input_bytes, destination, &mut model, &progress)?;
         for (input, outcome) in inputs.iter().zip(outcomes) {
             match outcome {
-                None => tally.done += 1,
-                Some(reason) => {
+                Outcome::Done => tally.done += 1,
+                // Stopped mid-summary by Ctrl-C: not finished, nothing written; the run
+                // ends after this group.
+                Outcome::Interrupted => {
+                    tally.interrupted = true;
+                    tally.not_started += 1;
+                }
+                Outcome::Failed(reason) => {
                     tally.failed += 1;
                     let input_name = input.path.display().to_string();
                     progress.suspend(|| eprintln!("abridge: {input_name}: {reason}"));
@@ -424,20 +430,21 @@ where
     Ok(tally)
 }
 
-/// Reads, summarizes and writes out a group of articles; returns, for each, why it failed,
-/// if it did. Only a failure to load the model or to write standard output is an error.
+/// Reads, summarizes and writes out a group of articles; returns what became of each. Only
+/// a failure to load the model, to write standard output, or a write failure that would
+/// repeat is an error.
 fn summarize_group<L, S>(
     inputs: &[&Input],
     max_input_bytes: u64,
     destination: &mut Destination,
     model: &mut LazyModel<L, S>,
     progress: &ProgressBar,
-) -> Result<Vec<Option<String>>>
+) -> Result<Vec<Outcome>>
 where
     L: FnOnce() -> Result<S>,
     S: FnMut(&[Article]) -> Vec<Result<Summary>>,
 {
-    let mut outcomes: Vec<Option<String>> = vec![None; inputs.len()];
+    let mut outcomes: Vec<Outcome> = vec![Outcome::Done; inputs.len()];
     let mut readable = Vec::with_capacity(inputs.len());
     let mut articles = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.iter().enumerate() {
@@ -446,7 +453,7 @@ where
                 readable.push((i, input_sha256));
                 articles.push(article);
             }
-            Err(error) => outcomes[i] = Some(error.reason()),
+            Err(error) => outcomes[i] = Outcome::Failed(error.reason()),
         }
     }
     if articles.is_empty() {
@@ -456,31 +463,45 @@ where
     for ((i, input_sha256), summary) in readable.into_iter().zip(summaries) {
         let summary = match summary {
             Ok(summary) => summary,
+            Err(error) if error.is::<Interrupted>() => {
+                outcomes[i] = Outcome::Interrupted;
+                continue;
+            }
             Err(error) => {
-                outcomes[i] = Some(format!("{error:#}").replace('\n', " "));
+                outcomes[i] = Outcome::Failed(format!("{error:#}").replace('\n', " "));
                 continue;
             }
         };
         let input = inputs[i];
         outcomes[i] = match destination {
             Destination::Folder(folder) => match folder.write(input, &input_sha256, &summary) {
-                Ok(()) => None,
+                Ok(()) => Outcome::Done,
                 Err(error) => {
                     let path = folder.summary_path(&input.relative).display().to_string();
                     let reason = without_path(&error);
                     if will_repeat(&error) {
                         return Err(WriteStopped { path, reason }.into());
                     }
-                    Some(format!("cannot write {path}: {reason}"))
+                    Outcome::Failed(format!("cannot write {path}: {reason}"))
                 }
             },
             Destination::JsonLines(out) => {
                 output::write_summary_row(*out, &summary)?;
-                None
+                Outcome::Done
             }
         };
     }
     Ok(outcomes)
+}
+
+/// What became of one article of a group.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    Done,
+    /// Why it failed.
+    Failed(String),
+    /// The stop flag cut its summary short (see [`Interrupted`]): nothing written.
+    Interrupted,
 }
 
 /// The article at `input` (at most `max_bytes` long) and the sha256 of its bytes.
@@ -907,6 +928,39 @@ mod tests {
             !message.contains("out/.tmp"),
             "the temporary file: {message}"
         );
+    }
+
+    #[test]
+    fn an_interrupted_summary_is_not_finished_nor_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = tree(
+            dir.path(),
+            &[
+                ("news/a.txt", b"Alpha story."),
+                ("news/b.txt", b"Beta story."),
+                ("news/c.txt", b"Gamma story."),
+            ],
+        );
+        let out = root.join("out");
+        let inputs = find_articles(&[root.join("news")], &all_articles()).unwrap();
+        let mut destination = Destination::Folder(folder(&out, recipe(20), false));
+        let stop = AtomicBool::new(false);
+        // The first group is summarized; Ctrl-C comes during the second, whose long article
+        // stops between its parts.
+        let tally = run(&inputs, 1 << 20, &mut destination, &stop, 1, || {
+            Ok(|articles: &[Article]| {
+                if articles[0].source.ends_with("a.txt") {
+                    return first_words(articles);
+                }
+                stop.store(true, Ordering::SeqCst);
+                articles.iter().map(|_| Err(Interrupted.into())).collect()
+            })
+        })
+        .unwrap();
+        assert_eq!((tally.done, tally.failed, tally.not_started), (1, 0, 2));
+        assert!(tally.interrupted);
+        assert!(out.join("a.txt.summary.txt").exists());
+        assert!(!out.join("b.txt.summary.txt").exists());
     }
 
     #[test]

@@ -539,6 +539,41 @@ fn a_report_shares_the_article_and_keeps_the_plain_summaries() {
         .is_none());
 }
 
+#[test]
+fn a_raised_stop_flag_ends_a_long_article_between_its_parts() {
+    let (_dir, loaded) = tiny("qwen2");
+    let spec = abridge::catalogue::default_model();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut summarizer = Summarizer::new(loaded, spec, Device::Cpu)
+        .unwrap()
+        .with_stop(stop.clone());
+    let paragraph = "The council met on Monday and voted on the new harbour budget. ";
+    let article = Article {
+        source: "long.txt".into(),
+        text: (0..12)
+            .map(|i| format!("{} Item {i}.", paragraph.repeat(4)))
+            .collect::<Vec<_>>()
+            .join("\n\n"),
+    };
+    let options = SummaryOptions {
+        words: 10,
+        window: Some(900),
+        raw: true,
+        ..SummaryOptions::default()
+    };
+    let whole = summarizer.summarize(&article, &options, None).unwrap();
+    assert!(whole.chunks >= 3, "{} parts", whole.chunks);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let error = summarizer.summarize(&article, &options, None).unwrap_err();
+    assert!(error.is::<abridge::summarize::Interrupted>(), "{error:#}");
+    // An article in one window runs to its end: the flag is seen between parts only.
+    let short = Article {
+        source: "short.txt".into(),
+        text: "The council met on Monday and voted on the new harbour budget for the year.".into(),
+    };
+    assert!(summarizer.summarize(&short, &options, None).is_ok());
+}
+
 /// Log-probabilities of the next token after `tokens`, from a fresh full forward pass.
 fn log_probs(network: &mut dyn LanguageModel, tokens: &[u32]) -> Vec<f32> {
     let logits: Vec<f32> = begin_whole(network, tokens).to_vec1().unwrap();

@@ -1,5 +1,6 @@
 //! `abridge summarize`: one article or many to standard output, or a batch into `--out`
-//! or as JSON Lines, with Ctrl-C stopping a batch after the articles in flight.
+//! or as JSON Lines, with Ctrl-C stopping a batch after the articles in flight (a long
+//! article between its parts).
 
 use super::args::{ModelArgs, SummaryArgs, SUMMARIZE_DEFAULTS};
 use super::{is_broken_pipe, spinner, INTERRUPTED};
@@ -194,7 +195,7 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
     let group = args.model.batch_size;
     let max_bytes = args.max_input_mb << 20;
     let tally = batch::run(&inputs, max_bytes, &mut destination, &stop, group, || {
-        let mut summarizer = args.model.load()?;
+        let mut summarizer = args.model.load()?.with_stop(stop.clone());
         check_options(&summarizer, &options)?;
         Ok(move |articles: &[Article]| {
             summarizer
@@ -272,7 +273,8 @@ fn summarize_one(
 }
 
 /// Installs the Ctrl-C handler of a batch run and returns the flag it raises: the first
-/// Ctrl-C asks the run to stop after the article in flight, a second one exits at once
+/// Ctrl-C asks the run to stop after the article in flight (a long article: between its
+/// parts, see `Summarizer::with_stop`), a second one exits at once
 /// (summaries are renamed into place whole, so none is left half-written).
 fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));

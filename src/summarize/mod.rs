@@ -21,6 +21,8 @@ use anyhow::{bail, Result};
 use candle_core::Device;
 use serde::Serialize;
 use std::ops::{ControlFlow, Range};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 const SYSTEM_PROMPT: &str = "You are a news editor. You write accurate, concise summaries.";
@@ -138,7 +140,16 @@ pub struct Summarizer {
     thinking: Option<[u32; 2]>,
     /// Most sequences decoded together (see [`generate_batch`]).
     batch_size: usize,
+    /// Raised to stop: a long article stops before its next group of parts (or its merge)
+    /// and fails with [`Interrupted`]; a summary in one call runs to its end.
+    stop: Option<Arc<AtomicBool>>,
 }
+
+/// A summary stopped by the stop flag before it was finished (see
+/// [`Summarizer::with_stop`]).
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
 
 /// What the model is asked to do with a piece of text.
 #[derive(Debug, Clone, Copy)]
@@ -312,6 +323,7 @@ impl Summarizer {
             end_tokens,
             thinking,
             batch_size: 1,
+            stop: None,
         })
     }
 
@@ -320,6 +332,21 @@ impl Summarizer {
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size.max(1);
         self
+    }
+
+    /// Stops a long article between its parts once `stop` is raised (Ctrl-C in a batch),
+    /// rather than summarize every part first: its summary fails with [`Interrupted`].
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// [`Interrupted`] once the stop flag is raised.
+    fn check_stop(&self) -> Result<()> {
+        match &self.stop {
+            Some(stop) if stop.load(Ordering::SeqCst) => Err(Interrupted.into()),
+            _ => Ok(()),
+        }
     }
 
     pub fn spec(&self) -> &ModelSpec {
@@ -708,6 +735,7 @@ impl Summarizer {
         options: &SummaryOptions,
         stream: Option<&mut dyn FnMut(&str)>,
     ) -> Result<Partial> {
+        self.check_stop()?;
         let output_tokens: usize = partials.iter().map(|p| p.output_tokens).sum();
         let chunks: usize = partials.iter().map(|p| p.chunks).sum();
         // An instruct model reads numbered paragraphs; an encoder-decoder, plain text.
@@ -777,8 +805,7 @@ impl Summarizer {
         let request = summary_request(
             &prompt,
             &decode,
-            task,
-            words,
+            (task, words),
             length_stop,
             sentences.as_mut(),
         );
@@ -812,20 +839,32 @@ impl Summarizer {
             decodes.push(self.decode_options(task, words, options));
         }
         let length_stop = self.length_stop(options);
-        let requests = jobs
-            .iter()
-            .zip(prompts.iter().zip(&decodes))
-            .map(|(&(task, words, _), (prompt, decode))| {
-                summary_request(prompt, decode, task, words, length_stop, None)
-            })
-            .collect();
-        let generations = generate_batch(
-            self.model.network.as_mut(),
-            &self.model.tokenizer,
-            &self.end_tokens,
-            requests,
-            self.batch_size,
-        )?;
+        // With a stop flag, in groups of the batch size, so that it is seen between them
+        // (between a long article's parts); each sequence decodes as in the whole list.
+        let group = match self.stop {
+            Some(_) => self.batch_size,
+            None => jobs.len().max(1),
+        };
+        let mut generations = Vec::with_capacity(jobs.len());
+        for start in (0..jobs.len()).step_by(group) {
+            if start > 0 {
+                self.check_stop()?;
+            }
+            let end = (start + group).min(jobs.len());
+            let requests = (start..end)
+                .map(|i| {
+                    let (task, words, _) = jobs[i];
+                    summary_request(&prompts[i], &decodes[i], (task, words), length_stop, None)
+                })
+                .collect();
+            generations.extend(generate_batch(
+                self.model.network.as_mut(),
+                &self.model.tokenizer,
+                &self.end_tokens,
+                requests,
+                self.batch_size,
+            )?);
+        }
         Ok(generations
             .into_iter()
             .map(|generation| {
@@ -939,8 +978,7 @@ impl SentenceStream<'_> {
 fn summary_request<'a>(
     prompt: &'a [u32],
     decode: &'a DecodeOptions,
-    task: Task,
-    words: usize,
+    (task, words): (Task, usize),
     length_stop: bool,
     mut stream: Option<&'a mut SentenceStream<'_>>,
 ) -> Request<'a> {

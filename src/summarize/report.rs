@@ -174,16 +174,14 @@ impl Summarizer {
             summary_request(
                 &prompts[0],
                 &decodes[0],
-                Task::Whole,
-                lengths[0],
+                (Task::Whole, lengths[0]),
                 length_stop,
                 sentences.as_mut(),
             ),
             summary_request(
                 &prompts[1],
                 &decodes[1],
-                Task::Whole,
-                lengths[1],
+                (Task::Whole, lengths[1]),
                 length_stop,
                 None,
             ),
