@@ -447,21 +447,20 @@ fn a_prompt_reuses_what_a_slot_holds_and_gives_what_a_fresh_run_gives() {
     let fresh_long = begin_whole(network, &long);
     // Slot 0 runs a request and two output tokens, the second then replaced (a beam moving
     // on): what a later prompt reuses is only what the cache really holds.
-    network.reset();
-    network.reuse_prefixes();
-    network.begin(0, &short, 16).unwrap();
-    step_one(network, 0, &[50, 51], 0);
-    step_one(network, 0, &[52], 1);
+    let hold_short = |network: &mut dyn LanguageModel| {
+        network.reset();
+        network.reuse_prefixes();
+        network.begin(0, &short, 16).unwrap();
+        step_one(network, 0, &[50, 51], 0);
+        step_one(network, 0, &[52], 1);
+    };
+    hold_short(network);
     // Another slot reuses slot 0's article; slot 0 reuses its own prompt and output.
     let reused = Tensor::new(network.begin(1, &long, 16).unwrap(), &Device::Cpu).unwrap();
     assert!(max_difference(&fresh_long, &reused) < 1e-4);
     let continued = with(&[7, 8, 50, 52, 60]);
     let fresh_continued = begin_whole(network, &continued);
-    network.reset();
-    network.reuse_prefixes();
-    network.begin(0, &short, 16).unwrap();
-    step_one(network, 0, &[50, 51], 0);
-    step_one(network, 0, &[52], 1);
+    hold_short(network);
     let own = network.begin(0, &continued, 16).unwrap();
     assert!(max_difference(&fresh_continued, &Tensor::new(own, &Device::Cpu).unwrap()) < 1e-4);
     // A prompt that shares nothing, and one the slot holds whole, run as they should.

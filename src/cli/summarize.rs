@@ -65,6 +65,16 @@ pub(super) struct SummarizeArgs {
     max_input_mb: u64,
 }
 
+impl SummarizeArgs {
+    /// The summary options these arguments ask for, the report included.
+    fn options(&self) -> SummaryOptions {
+        SummaryOptions {
+            report: self.report,
+            ..self.summary.options(&self.model, SUMMARIZE_DEFAULTS)
+        }
+    }
+}
+
 /// The articles named on the command line, read and cleaned; standard input when none.
 fn read_inputs(
     paths: &[PathBuf],
@@ -97,10 +107,7 @@ pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
         let err = inputs.into_iter().next().expect("one input").unwrap_err();
         return Err(err.into());
     }
-    let options = SummaryOptions {
-        report: args.report,
-        ..args.summary.options(&args.model, SUMMARIZE_DEFAULTS)
-    };
+    let options = args.options();
     let mut summarizer = args.model.load()?;
     check_options(&summarizer, &options)?;
     let stdout_is_terminal = io::stdout().is_terminal();
@@ -172,10 +179,7 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
     }
     let selection = Selection::new(&args.glob, args.out.as_deref())?;
     let mut inputs = input::find_articles(&args.paths, &selection)?;
-    let options = SummaryOptions {
-        report: args.report,
-        ..args.summary.options(&args.model, SUMMARIZE_DEFAULTS)
-    };
+    let options = args.options();
     let mut stdout = io::stdout();
     let mut destination = match (&args.out, format) {
         (Some(dir), Some(format)) => {

@@ -716,11 +716,7 @@ impl Summarizer {
                 (task, task.words(options.words), chunk.text.as_str())
             })
             .collect();
-        let partials = self
-            .run_batch(&jobs, options)?
-            .into_iter()
-            .map(|outcome| outcome.map(|(partial, _)| partial))
-            .collect::<Result<Vec<_>>>()?;
+        let partials = self.run_all(&jobs, options)?;
         self.merge(partials, budget, options, stream)
     }
 
@@ -769,11 +765,7 @@ impl Summarizer {
                     )
                 })
                 .collect();
-            let merged = self
-                .run_batch(&jobs, options)?
-                .into_iter()
-                .map(|outcome| outcome.map(|(partial, _)| partial))
-                .collect::<Result<Vec<_>>>()?;
+            let merged = self.run_all(&jobs, options)?;
             self.merge(merged, budget, options, stream)?
         };
         // The article's chunks are those of the parts; merging adds output, not chunks.
@@ -823,6 +815,19 @@ impl Summarizer {
             sentences.show(&split_sentences(&partial.text));
         }
         Ok(partial)
+    }
+
+    /// The partial summaries of jobs that all must succeed (the parts and merges of one
+    /// article, see [`Self::run_batch`]): the first failure fails them all.
+    fn run_all(
+        &mut self,
+        jobs: &[(Task, usize, &str)],
+        options: &SummaryOptions,
+    ) -> Result<Vec<Partial>> {
+        self.run_batch(jobs, options)?
+            .into_iter()
+            .map(|outcome| outcome.map(|(partial, _)| partial))
+            .collect()
     }
 
     /// Model calls for several `(task, words, text)` jobs, decoded together up to the batch

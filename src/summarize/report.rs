@@ -122,7 +122,7 @@ impl Summarizer {
             self.model.network.reset();
             self.model.network.reuse_prefixes();
             let opening = article_opening(&instruction, &long.text);
-            let listed = self.list_companies(&opening)?;
+            let listed = self.list_companies(&opening, options)?;
             (short, long, listed, opening)
         };
         let named = companies::in_article(&companies::parse_list(&listed), &article.text);
@@ -163,7 +163,7 @@ impl Summarizer {
             self.decode_options(Task::Whole, lengths[0], options),
             self.decode_options(Task::Whole, lengths[1], long_options),
         ];
-        let list_prompt = self.chat_prompt(&format!("{opening}{COMPANIES_REQUEST}"))?;
+        let list_prompt = self.list_prompt(opening)?;
         let list_decode = list_decode(options);
         let mut sentences = stream.map(|sink| SentenceStream {
             sink,
@@ -208,10 +208,15 @@ impl Summarizer {
         Ok((short, long, listed))
     }
 
+    /// The prompt asking for the companies the article in `opening` names.
+    fn list_prompt(&self, opening: &str) -> Result<Vec<u32>> {
+        self.chat_prompt(&format!("{opening}{COMPANIES_REQUEST}"))
+    }
+
     /// The model's list of the companies the article in `opening` names.
-    fn list_companies(&mut self, opening: &str) -> Result<String> {
-        let prompt = self.chat_prompt(&format!("{opening}{COMPANIES_REQUEST}"))?;
-        let decode = list_decode(&SummaryOptions::default());
+    fn list_companies(&mut self, opening: &str, options: &SummaryOptions) -> Result<String> {
+        let prompt = self.list_prompt(opening)?;
+        let decode = list_decode(options);
         let generation = generate_batch(
             self.model.network.as_mut(),
             &self.model.tokenizer,
