@@ -92,6 +92,26 @@ pub fn set_threads(threads: Option<usize>) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot set the thread count: {e}"))
 }
 
+/// This machine's CPU as `/proc/cpuinfo` names it, with its family and model numbers (which
+/// tell CPU generations apart where the name does not: AMD family 25 is Zen 3 and 4, 26 is
+/// Zen 5), e.g. `AMD EPYC (family 26, model 2)`; `unknown` where the system does not say.
+pub fn cpu_name() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |key: &str| {
+        info.lines()
+            .find(|line| line.split(':').next().map(str::trim) == Some(key))
+            .and_then(|line| line.split_once(':'))
+            .map(|(_, value)| value.trim().to_string())
+    };
+    match (field("model name"), field("cpu family"), field("model")) {
+        (Some(name), Some(family), Some(model)) => {
+            format!("{name} (family {family}, model {model})")
+        }
+        (Some(name), _, _) => name,
+        _ => "unknown".to_string(),
+    }
+}
+
 /// The number of threads CPU inference will use.
 pub fn threads() -> usize {
     rayon::current_num_threads()

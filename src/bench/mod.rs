@@ -100,6 +100,12 @@ pub struct Measurement {
     pub model_mb: f64,
     /// CPU threads.
     pub threads: usize,
+    /// The kernels that ran the model's matmuls: on the CPU, the instruction set of
+    /// abridge's own (`avx512-vnni-512`, `avx512-vnni-256`, `avx-vnni`, `avx2`), else
+    /// `candle`.
+    pub kernels: String,
+    /// The machine's CPU (see `device::cpu_name`), whichever device was measured.
+    pub cpu: String,
     /// Tokens in the fixed-length generation's prompt.
     pub prompt_tokens: usize,
     /// Tokens generated in the fixed-length generation.
@@ -217,6 +223,8 @@ fn measure(
         model: spec.name.clone(),
         model_mb: round_to(std::fs::metadata(path)?.len() as f64 / 1e6, 1),
         threads: device::threads(),
+        kernels: summarizer.kernels().to_string(),
+        cpu: device::cpu_name(),
         prompt_tokens: rounds[0].prompt_tokens,
         gen_tokens: rounds[0].gen_tokens,
         prefill_chunk: options.prefill_chunk,

@@ -7,10 +7,15 @@ use anyhow::Result;
 /// How a column shows a measured device.
 type Cell = fn(&Measurement) -> String;
 
-/// The table's columns: heading, and the cell of a measured device.
+/// Columns of text (flush left); the others are figures (flush right).
+const TEXT_COLUMNS: usize = 3;
+
+/// The table's columns: heading, and the cell of a measured device; the first
+/// [`TEXT_COLUMNS`] are text.
 const COLUMNS: &[(&str, Cell)] = &[
     ("DEVICE", |m| m.device.clone()),
     ("MODEL", |m| m.model.clone()),
+    ("KERNELS", |m| m.kernels.clone()),
     ("THREADS", |m| m.threads.to_string()),
     ("PROMPT", |m| m.prompt_tokens.to_string()),
     ("GEN", |m| m.gen_tokens.to_string()),
@@ -52,7 +57,7 @@ pub fn table(reports: &[DeviceReport]) -> String {
             .zip(&widths)
             .enumerate()
             .map(|(i, (cell, &width))| {
-                if i < 2 {
+                if i < TEXT_COLUMNS {
                     format!("{cell:<width$}")
                 } else {
                     format!("{cell:>width$}")
@@ -98,6 +103,8 @@ mod tests {
             model: "smollm2-135m-instruct".into(),
             model_mb: 98.4,
             threads: 2,
+            kernels: "avx2".into(),
+            cpu: "AMD EPYC (family 25, model 1)".into(),
             prompt_tokens: 1032,
             gen_tokens: 128,
             prefill_chunk: 128,
@@ -123,9 +130,9 @@ mod tests {
     fn table_aligns_columns_and_lists_skipped_devices() {
         let table = table(&[measured("cpu", 412.0), measured("metal", 5012.5), skipped()]);
         let expected = "\
-DEVICE  MODEL                  THREADS  PROMPT  GEN  LOAD s  PREFILL tok/s  DECODE tok/s  TTFT s  SUMMARY s  PEAK RSS MB
-cpu     smollm2-135m-instruct        2    1032  128    0.25          412.0          61.0    2.50       7.10          412
-metal   smollm2-135m-instruct        2    1032  128    0.25         5012.5          61.0    2.50       7.10          412
+DEVICE  MODEL                  KERNELS  THREADS  PROMPT  GEN  LOAD s  PREFILL tok/s  DECODE tok/s  TTFT s  SUMMARY s  PEAK RSS MB
+cpu     smollm2-135m-instruct  avx2           2    1032  128    0.25          412.0          61.0    2.50       7.10          412
+metal   smollm2-135m-instruct  avx2           2    1032  128    0.25         5012.5          61.0    2.50       7.10          412
 cuda    skipped: CUDA is not available: this build lacks the `cuda` feature
 ";
         assert_eq!(table, expected);
@@ -134,7 +141,7 @@ cuda    skipped: CUDA is not available: this build lacks the `cuda` feature
     #[test]
     fn table_with_only_skipped_devices_still_has_its_heading() {
         let table = table(&[skipped()]);
-        assert!(table.starts_with("DEVICE  MODEL  THREADS"));
+        assert!(table.starts_with("DEVICE  MODEL  KERNELS  THREADS"));
         assert!(table.ends_with(
             "cuda    skipped: CUDA is not available: this build lacks the `cuda` feature\n"
         ));

@@ -63,6 +63,10 @@ pub(super) struct ModelArgs {
     #[arg(long, default_value_t = 1,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub(super) batch_size: usize,
+    /// Say on standard error what runs: the model, device, threads, the matmul kernels and
+    /// the CPU.
+    #[arg(long, short = 'v')]
+    pub(super) verbose: bool,
 }
 
 /// How tokens are chosen.
@@ -229,6 +233,16 @@ impl ModelArgs {
         let spinner = spinner(format!("loading {}", spec.name));
         let summarizer = provision::load(spec, &path, device)?;
         spinner.finish_and_clear();
+        if self.verbose {
+            eprintln!(
+                "abridge: {} on {}, {} threads, matmul kernels {}, CPU {}",
+                summarizer.spec().name,
+                device::name(summarizer.device()),
+                device::threads(),
+                summarizer.kernels(),
+                device::cpu_name()
+            );
+        }
         Ok(summarizer.with_batch_size(self.batch_size))
     }
 

@@ -94,6 +94,7 @@ pub(super) fn run(args: BenchArgs) -> Result<ExitCode> {
     spinner.finish_and_clear();
     if !args.json {
         print!("{}", bench::render::table(&reports));
+        println!("CPU: {}", crate::device::cpu_name());
         io::stdout().flush()?;
     }
     Ok(ExitCode::SUCCESS)

@@ -49,6 +49,10 @@ enum Command {
 pub fn main() -> ExitCode {
     quiet_library_backtraces();
     let cli = Cli::parse();
+    if let Err(line) = crate::kernels::Isa::from_env() {
+        eprintln!("abridge: error: {line}");
+        return ExitCode::from(2);
+    }
     match run(cli) {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,

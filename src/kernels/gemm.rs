@@ -3,7 +3,7 @@
 //! Threads take disjoint ranges of weight rows (output columns). Inside a range, weight rows are
 //! walked in L2-sized tiles; for each group of [`MR`] activation rows (small enough to stay in
 //! L1) the kernel streams every weight row of the tile, unpacking its codes once for the `MR`
-//! rows. A kernel call covers one 8-row weight tile. Decode (`m = 1`) degenerates to a threaded
+//! rows. A kernel call covers two 8-row weight tiles (one where a range has an odd count). Decode (`m = 1`) degenerates to a threaded
 //! GEMV.
 
 use super::layout::ActRow;
@@ -135,7 +135,15 @@ fn dot_rows<const R: usize>(
     put: &impl Fn(usize, usize, &[[f32; TILE]]),
 ) {
     let a: [ActRow; R] = std::array::from_fn(|i| acts.row(r0 + i));
-    for u in tiles {
+    let mut u = tiles.start;
+    while u + 2 <= tiles.end {
+        let pair = dispatch::dot_tile_pair(isa, p, u, &a);
+        let half = |h: usize| pair.map(|row| std::array::from_fn(|i| row[h * TILE + i]));
+        put(r0, u, &half(0));
+        put(r0, u + 1, &half(1));
+        u += 2;
+    }
+    if u < tiles.end {
         put(r0, u, &dispatch::dot_tile(isa, p, u, &a));
     }
 }

@@ -2,10 +2,11 @@
 //!
 //! Weights are repacked once at load (`repack`: rows interleaved 8 at a time, about the GGUF
 //! size); each call quantizes the activations to 8-bit groups (`quantize`, into the `layout`
-//! the kernels read) and runs integer dot products (`avx2`, or the portable `scalar`
-//! kernels, picked in one place: `dispatch`) under a tiled, threaded driver (`gemm`).
-//! The instruction set is detected at runtime; threads come from rayon's global pool
-//! (`RAYON_NUM_THREADS`). There is no AVX-512/VNNI kernel: the target machine lacks those.
+//! the kernels read) and runs integer dot products (`vnni` with AVX512_VNNI or AVX-VNNI, `avx2`,
+//! or the portable `scalar` kernels, picked in one place: `dispatch`) under a tiled, threaded
+//! driver (`gemm`). The instruction set is detected at runtime ([`Isa::best`]; the
+//! `ABRIDGE_KERNELS` environment variable picks another by name); threads come from rayon's
+//! global pool (`RAYON_NUM_THREADS`).
 //!
 //! Supported: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (any `k` multiple of 32), Q4_K and Q6_K (`k` multiple
 //! of 256). Everything else, and every matrix on a CPU without AVX2, returns `None` from
@@ -22,6 +23,8 @@ mod repack;
 mod scalar;
 #[cfg(test)]
 mod tests;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
 
 use candle_core::quantized::QTensor;
 use candle_core::{bail, DType, Device, Result, Storage, Tensor};
@@ -39,26 +42,124 @@ enum IsaKind {
     Scalar,
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX2 with the VEX-encoded `vpdpbusd` of AVX-VNNI.
+    #[cfg(target_arch = "x86_64")]
+    AvxVnni,
+    /// AVX512_VNNI on 256-bit vectors (AVX512VL).
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni256,
+    /// AVX512_VNNI on 512-bit vectors, two weight tiles per call.
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni512,
 }
 
+/// The environment variable that picks the kernels by name (default: the fastest this CPU has).
+pub const KERNELS_ENV: &str = "ABRIDGE_KERNELS";
+
 impl Isa {
+    /// Every kernel set, fastest first, by name; those this CPU lacks are `None`.
+    pub fn all() -> Vec<(&'static str, Option<Self>)> {
+        let mut all = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            let has = |features: &[bool]| features.iter().all(|&f| f);
+            let avx2 = has(&[
+                is_x86_feature_detected!("avx2"),
+                is_x86_feature_detected!("fma"),
+            ]);
+            let avx512 = avx2
+                && has(&[
+                    is_x86_feature_detected!("avx512f"),
+                    is_x86_feature_detected!("avx512bw"),
+                    is_x86_feature_detected!("avx512vl"),
+                    is_x86_feature_detected!("avx512vnni"),
+                ]);
+            let avx_vnni = avx2 && is_x86_feature_detected!("avxvnni");
+            let entry = |kind: IsaKind, ok: bool| (Self(kind).name(), ok.then_some(Self(kind)));
+            all.push(entry(IsaKind::Avx512Vnni512, avx512));
+            all.push(entry(IsaKind::Avx512Vnni256, avx512));
+            all.push(entry(IsaKind::AvxVnni, avx_vnni));
+            all.push(entry(IsaKind::Avx2, avx2));
+        }
+        all.push((Self::scalar().name(), Some(Self::scalar())));
+        all
+    }
+
+    /// The kernel sets this CPU can run, fastest first (the portable ones last).
+    pub fn available() -> Vec<Self> {
+        Self::all().into_iter().filter_map(|(_, isa)| isa).collect()
+    }
+
     /// The portable kernels.
     pub fn scalar() -> Self {
         Self(IsaKind::Scalar)
     }
 
-    /// The AVX2 + FMA kernels, if this CPU has them.
-    pub fn avx2() -> Option<Self> {
-        #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return Some(Self(IsaKind::Avx2));
+    /// The kernels named `name` (see [`Self::name`]): an error line when the name is unknown
+    /// or this CPU lacks what those kernels need.
+    pub fn named(name: &str) -> std::result::Result<Self, String> {
+        let all = Self::all();
+        match all.iter().find(|(n, _)| *n == name) {
+            Some((_, Some(isa))) => Ok(*isa),
+            Some((_, None)) => Err(format!(
+                "kernels {name:?}: this CPU lacks the instructions they need"
+            )),
+            None => {
+                let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+                Err(format!(
+                    "kernels {name:?}: unknown (one of: {})",
+                    names.join(", ")
+                ))
+            }
         }
-        None
     }
 
-    /// The fastest kernels this CPU supports.
+    /// The kernels [`KERNELS_ENV`] names, if it is set; an error line if it names kernels
+    /// that cannot run here.
+    pub fn from_env() -> std::result::Result<Option<Self>, String> {
+        match std::env::var(KERNELS_ENV) {
+            Ok(name) if !name.is_empty() => Self::named(&name)
+                .map(Some)
+                .map_err(|e| format!("{KERNELS_ENV}: {e}")),
+            _ => Ok(None),
+        }
+    }
+
+    /// The kernels that run: those [`KERNELS_ENV`] names (when they can run here), else the
+    /// fastest this CPU supports.
     pub fn best() -> Self {
-        Self::avx2().unwrap_or_else(Self::scalar)
+        static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| {
+            Self::from_env()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Self::available()[0])
+        })
+    }
+
+    /// The name `abridge bench` and `--verbose` print, and [`KERNELS_ENV`] takes.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            IsaKind::Scalar => "scalar",
+            #[cfg(target_arch = "x86_64")]
+            IsaKind::Avx2 => "avx2",
+            #[cfg(target_arch = "x86_64")]
+            IsaKind::AvxVnni => "avx-vnni",
+            #[cfg(target_arch = "x86_64")]
+            IsaKind::Avx512Vnni256 => "avx512-vnni-256",
+            #[cfg(target_arch = "x86_64")]
+            IsaKind::Avx512Vnni512 => "avx512-vnni-512",
+        }
+    }
+}
+
+/// The name of the kernels that run quantized (GGUF) matmuls on `device`: this CPU's fastest
+/// (or those [`KERNELS_ENV`] names), or `candle` where candle's own run (other devices, and
+/// CPUs with the portable kernels only, see [`CpuQMatMul::from_qtensor`]).
+pub fn quantized_matmul_kernels(device: &Device) -> &'static str {
+    match Isa::best() {
+        isa if device.is_cpu() && isa != Isa::scalar() => isa.name(),
+        _ => "candle",
     }
 }
 

@@ -76,13 +76,14 @@ fn check(dtype: GgmlDType, m: usize, n: usize, k: usize, seed: u64) -> Result<()
         e_rms < 1.25 * candle_rms + 1e-3,
         "scalar worse than candle: {ctx}"
     );
-    if let Some(isa) = Isa::avx2() {
+    for isa in Isa::available() {
         let simd = mm.forward_with(&x, isa)?;
         // Same quantized inputs, so only float summation order differs.
         let (d_rms, d_max) = rel_err(&simd, &scalar)?;
         assert!(
             d_rms < 1e-5 && d_max < 1e-4,
-            "avx2 vs scalar {d_rms:.2e} {d_max:.2e}: {ctx}"
+            "{} vs scalar {d_rms:.2e} {d_max:.2e}: {ctx}",
+            isa.name()
         );
     }
     Ok(())
@@ -97,8 +98,36 @@ fn cases(ks: &[usize]) -> Vec<(usize, usize, usize)> {
         .collect()
 }
 
+/// Says which kernel sets the comparisons below could not run on this CPU (they pass without
+/// having checked those).
+fn report_untested() {
+    for (name, isa) in Isa::all() {
+        if isa.is_none() {
+            eprintln!("kernels {name}: not tested here (this CPU lacks the instructions)");
+        }
+    }
+}
+
+#[test]
+fn every_kernel_set_this_cpu_has_is_listed() {
+    report_untested();
+    let available = Isa::available();
+    assert_eq!(available.last(), Some(&Isa::scalar()));
+    if std::env::var_os(super::KERNELS_ENV).is_none() {
+        assert_eq!(Isa::best(), available[0]);
+    }
+    for (name, isa) in Isa::all() {
+        assert_eq!(Isa::named(name).ok(), isa, "{name}");
+        if let Some(isa) = isa {
+            assert_eq!(isa.name(), name);
+        }
+    }
+    assert!(Isa::named("avx1024").unwrap_err().contains("unknown"));
+}
+
 #[test]
 fn block32_types_match_reference() -> Result<()> {
+    report_untested();
     for (t, dtype) in BLOCK32.into_iter().enumerate() {
         for (i, (m, n, k)) in cases(&[896, 576, 1536, 4864, 8960, 64, 160])
             .into_iter()
@@ -112,6 +141,7 @@ fn block32_types_match_reference() -> Result<()> {
 
 #[test]
 fn kquant_types_match_reference() -> Result<()> {
+    report_untested();
     for (t, dtype) in KQUANTS.into_iter().enumerate() {
         for (i, (m, n, k)) in cases(&[1536, 4864, 8960, 256, 768]).into_iter().enumerate() {
             check(dtype, m, n, k, (t * 100 + i) as u64)?;

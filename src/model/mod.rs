@@ -145,6 +145,8 @@ pub struct LoadedModel {
     pub family: Family,
     pub generation: Option<GenerationConfig>,
     pub chat: Option<ChatFormat>,
+    /// Which kernels run its matmuls (an `Isa` name, or `candle`).
+    pub kernels: &'static str,
 }
 
 /// The family of a GGUF file's content, from its `general.architecture`.
@@ -200,6 +202,7 @@ pub fn load(path: &Path, device: &Device) -> Result<LoadedModel> {
         family,
         generation: None,
         chat,
+        kernels: crate::kernels::quantized_matmul_kernels(device),
     })
 }
 
@@ -219,5 +222,7 @@ fn load_folder(dir: &Path, device: &Device) -> Result<LoadedModel> {
         family,
         generation: Some(generation),
         chat: None,
+        // Safetensors weights are not quantized: candle's matmuls run them.
+        kernels: "candle",
     })
 }

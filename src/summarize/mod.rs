@@ -353,6 +353,11 @@ impl Summarizer {
         &self.spec
     }
 
+    /// Which kernels run the model's matmuls (see [`crate::kernels::quantized_matmul_kernels`]).
+    pub fn kernels(&self) -> &'static str {
+        self.model.kernels
+    }
+
     pub fn device(&self) -> &Device {
         &self.device
     }
