@@ -583,6 +583,7 @@ mod tests {
             output_tokens: 0,
             chunks: 1,
             seconds: 0.0,
+            decoding: Default::default(),
             instructions_left_out: 0,
             report: None,
         })

@@ -10,6 +10,7 @@ use crate::model::{EarlyStoppingSetting, GenerationConfig, LanguageModel, Limits
 use anyhow::{bail, Result};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::ops::ControlFlow;
@@ -63,6 +64,45 @@ pub struct DecodeOptions {
     pub ignore_end: bool,
     /// Prompt tokens run through the model per forward pass.
     pub prefill_chunk: usize,
+    /// Prompt-lookup decoding: each step also checks up to this many draft tokens, those
+    /// that followed the latest earlier occurrence of the output's last tokens in the prompt
+    /// or the output, and keeps those the model would have chosen; 0 = off. The output is
+    /// the same either way (only faster), so it is not part of the serialized options.
+    #[serde(skip)]
+    pub lookup: usize,
+}
+
+/// Draft tokens per step of prompt-lookup decoding, by default (`docs/performance.md`).
+pub const LOOKUP_TOKENS: usize = 8;
+
+/// Draft tokens a sequence's first step may check (see `Sequence::draft_room`).
+const LOOKUP_START: usize = 3;
+
+/// The longest and shortest runs of latest tokens prompt lookup matches against earlier
+/// text: the longest that occurs wins. A single token matched too often by chance: its
+/// drafts were mostly lost (`docs/performance.md`).
+const LOOKUP_NGRAM: usize = 3;
+const LOOKUP_MIN_NGRAM: usize = 2;
+
+/// Up to `most` draft tokens after `sequence`: what followed the latest earlier occurrence
+/// of its last `n` tokens, for the longest `n` from [`LOOKUP_NGRAM`] down to
+/// [`LOOKUP_MIN_NGRAM`] that occurs.
+fn lookup_drafts(sequence: &[u32], most: usize) -> Vec<u32> {
+    if most == 0 {
+        return Vec::new();
+    }
+    for n in (LOOKUP_MIN_NGRAM..=LOOKUP_NGRAM.min(sequence.len().saturating_sub(1))).rev() {
+        let tail = &sequence[sequence.len() - n..];
+        // Starts of earlier occurrences, the latest first; each has a token after it.
+        let found = (0..sequence.len() - n)
+            .rev()
+            .find(|&start| &sequence[start..start + n] == tail);
+        if let Some(start) = found {
+            let after = start + n;
+            return sequence[after..(after + most).min(sequence.len())].to_vec();
+        }
+    }
+    Vec::new()
 }
 
 impl Default for DecodeOptions {
@@ -84,6 +124,7 @@ impl Default for DecodeOptions {
             forced_last: None,
             ignore_end: false,
             prefill_chunk: 128,
+            lookup: LOOKUP_TOKENS,
         }
     }
 }
@@ -220,6 +261,54 @@ pub struct Generation {
     pub prefill_seconds: f64,
     /// Seconds spent generating after the prompt.
     pub decode_seconds: f64,
+    /// Prompt lookup's draft tokens checked, and how many of them were kept.
+    pub drafted: usize,
+    pub accepted: usize,
+}
+
+impl Generation {
+    /// The decoding work of this generation.
+    pub fn work(&self) -> DecodeWork {
+        DecodeWork {
+            seconds: self.decode_seconds,
+            drafted: self.drafted,
+            kept: self.accepted,
+        }
+    }
+}
+
+/// The decoding work of one or more generations: seconds spent after their prompts, and
+/// prompt lookup's draft tokens checked and kept (see [`DecodeOptions::lookup`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct DecodeWork {
+    pub seconds: f64,
+    pub drafted: usize,
+    pub kept: usize,
+}
+
+impl DecodeWork {
+    /// No decoding at all (a summary made without a model, in tests).
+    pub fn is_none(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl std::ops::Add for DecodeWork {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            seconds: self.seconds + other.seconds,
+            drafted: self.drafted + other.drafted,
+            kept: self.kept + other.kept,
+        }
+    }
+}
+
+impl std::iter::Sum for DecodeWork {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(Self::default(), |a, b| a + b)
+    }
 }
 
 /// Turns a growing token sequence into text pieces that are safe to print: a piece is
@@ -701,7 +790,7 @@ pub fn generate_batch(
         }
         let mut i = 0;
         while i < active.len() {
-            if active[i].advance(end_tokens, &mut shapes)? {
+            if active[i].advance_all(end_tokens, &mut shapes)? {
                 i += 1;
             } else {
                 let done = active.swap_remove(i);
@@ -716,10 +805,21 @@ pub fn generate_batch(
             }
             continue;
         }
+        let lookup = model.checks_drafts();
+        let context = model.limits().source;
+        for sequence in &mut active {
+            let used = sequence.request.prompt.len() + sequence.generated.len();
+            sequence.prepare_step(lookup, context.saturating_sub(used));
+        }
         let steps: Vec<Step> = active.iter().map(Sequence::next_step).collect();
-        let logits = model.step(&steps)?.to_vec2::<f32>()?;
-        for (sequence, logits) in active.iter_mut().zip(logits) {
-            sequence.logits = logits;
+        let logits = if steps.iter().any(|step| step.tokens.len() > 1) {
+            model.step_all(&steps)?
+        } else {
+            model.step(&steps)?
+        };
+        let mut rows = logits.to_vec2::<f32>()?.into_iter();
+        for sequence in &mut active {
+            sequence.take_logits(&mut rows);
         }
     }
     Ok(results
@@ -934,6 +1034,8 @@ fn beam_search(
         stop: best.stop,
         prefill_seconds,
         decode_seconds: decode_start.elapsed().as_secs_f64(),
+        drafted: 0,
+        accepted: 0,
     })
 }
 
@@ -958,6 +1060,17 @@ struct Sequence<'a, 't> {
     /// Where `stop_at` cut the text, if it ended the sequence.
     cut: Option<usize>,
     logits: Vec<f32>,
+    /// The draft tokens the latest step checked after its token and not yet confirmed, and
+    /// the logits after each of them.
+    drafts: VecDeque<(u32, Vec<f32>)>,
+    /// What the next step runs: the latest token, then its draft tokens.
+    step_tokens: Vec<u32>,
+    /// Draft tokens the next step may check: grows by 2 after a step whose drafts were all
+    /// kept, shrinks by 1 after one that lost some (as transformers' assisted decoding
+    /// sizes its drafts).
+    draft_room: usize,
+    drafted: usize,
+    accepted: usize,
     prefill_seconds: f64,
     decode_start: Instant,
 }
@@ -983,6 +1096,11 @@ impl<'a, 't> Sequence<'a, 't> {
             stop: StopReason::MaxTokens,
             cut: None,
             logits,
+            drafts: VecDeque::new(),
+            step_tokens: Vec::new(),
+            draft_room: LOOKUP_START,
+            drafted: 0,
+            accepted: 0,
             prefill_seconds: started.elapsed().as_secs_f64(),
             decode_start: Instant::now(),
             request,
@@ -1022,14 +1140,76 @@ impl<'a, 't> Sequence<'a, 't> {
         Ok(self.generated.len() < options.max_new_tokens)
     }
 
-    /// The step that produces the logits after the latest token.
+    /// Chooses tokens while the logits for them are at hand: from the latest logits, then,
+    /// as long as each chosen token is the next draft token, from the logits after it.
+    /// `false` when the sequence is over.
+    fn advance_all(&mut self, end_tokens: &[u32], shapes: &mut TokenShapes) -> Result<bool> {
+        loop {
+            if !self.advance(end_tokens, shapes)? {
+                return Ok(false);
+            }
+            let chosen = self.generated.last().copied();
+            match self.drafts.pop_front() {
+                Some((draft, logits)) if Some(draft) == chosen => {
+                    self.accepted += 1;
+                    self.logits = logits;
+                }
+                Some(_) => {
+                    self.draft_room = self.draft_room.saturating_sub(1).max(1);
+                    self.drafts.clear();
+                    return Ok(true);
+                }
+                None => {
+                    if self.step_tokens.len() > 1 {
+                        self.draft_room = (self.draft_room + 2).min(self.request.options.lookup);
+                    }
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
+    /// Sets what the next step runs: the latest token, and with prompt lookup up to
+    /// `options.lookup` draft tokens, no more than the output and the context still have
+    /// room for (`room`: positions left in the context after the output so far).
+    fn prepare_step(&mut self, lookup: bool, room: usize) {
+        let last = *self
+            .generated
+            .last()
+            .expect("a step follows a generated token");
+        self.step_tokens.clear();
+        self.step_tokens.push(last);
+        if lookup {
+            let options = self.request.options;
+            let left = options
+                .max_new_tokens
+                .saturating_sub(self.generated.len() + 1);
+            let most = options.lookup.min(self.draft_room).min(left).min(room);
+            let mut sequence = Vec::with_capacity(self.request.prompt.len() + self.generated.len());
+            sequence.extend_from_slice(self.request.prompt);
+            sequence.extend_from_slice(&self.generated);
+            self.step_tokens.extend(lookup_drafts(&sequence, most));
+        }
+    }
+
+    /// The step that produces the logits after the latest token (and its draft tokens).
     fn next_step(&self) -> Step<'_> {
-        let pos = self.generated.len() - 1;
         Step {
             slot: self.slot,
-            tokens: &self.generated[pos..],
-            pos,
+            tokens: &self.step_tokens,
+            pos: self.generated.len() - 1,
         }
+    }
+
+    /// Takes the step's logits rows: the first is after the latest token, each further one
+    /// after one of its draft tokens.
+    fn take_logits(&mut self, rows: &mut impl Iterator<Item = Vec<f32>>) {
+        self.logits = rows.next().expect("a logits row per step token");
+        for &draft in &self.step_tokens[1..] {
+            self.drafts
+                .push_back((draft, rows.next().expect("a logits row per draft")));
+        }
+        self.drafted += self.step_tokens.len() - 1;
     }
 
     fn finish(self) -> Result<Generation> {
@@ -1044,6 +1224,8 @@ impl<'a, 't> Sequence<'a, 't> {
             stop: self.stop,
             prefill_seconds: self.prefill_seconds,
             decode_seconds: self.decode_start.elapsed().as_secs_f64(),
+            drafted: self.drafted,
+            accepted: self.accepted,
         })
     }
 }
@@ -1108,6 +1290,22 @@ mod tests {
         banned.sort_unstable();
         banned.dedup();
         banned.into_iter().map(|t| WORDS[t as usize]).collect()
+    }
+
+    #[test]
+    fn lookup_drafts_follow_the_latest_earlier_occurrence_of_the_longest_tail() {
+        // "b c" occurred twice before; the latest is followed by "x y".
+        let seq = [1, 2, 3, 4, 5, 2, 3, 8, 9, 6, 2, 3];
+        assert_eq!(lookup_drafts(&seq, 8), vec![8, 9, 6, 2, 3]);
+        assert_eq!(lookup_drafts(&seq, 2), vec![8, 9]);
+        assert_eq!(lookup_drafts(&seq, 0), Vec::<u32>::new());
+        // The three-token tail "6 2 3" never occurred before, but "2 3" did; a longer
+        // match wins over a later shorter one.
+        let seq = [1, 2, 3, 7, 4, 1, 2, 3, 9, 2, 3, 1, 2, 3];
+        assert_eq!(lookup_drafts(&seq, 3), vec![9, 2, 3]);
+        // A single matching token is not enough.
+        assert_eq!(lookup_drafts(&[5, 6, 7, 8, 6], 4), Vec::<u32>::new());
+        assert_eq!(lookup_drafts(&[5], 4), Vec::<u32>::new());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! End-to-end runs with real weights (run alone with `cargo test --release --test
 //! real_weights`): SmolLM2 through the whole path, the default model's summary of the seed
-//! article, and map-reduce over three unrelated articles joined into one long input. The
+//! article, map-reduce over three unrelated articles joined into one long input, figures
+//! copied exactly, prompt lookup changing no output, hostile articles and the report. The
 //! weights must have been fetched (`abridge models fetch NAME`); a missing model fails the
 //! test with that instruction.
 
@@ -138,6 +139,33 @@ fn the_default_decoding_copies_every_figure_exactly() {
             known.contains(&figure),
             "`{figure}` is not a figure of the article: {summary}"
         );
+    }
+}
+
+#[test]
+#[ignore = "real weights: run by scripts/test.sh or `cargo test -- --ignored`"]
+fn prompt_lookup_changes_no_summary_and_keeps_drafts() {
+    // Plain summaries one at a time and two at a time, and a report (whose requests share
+    // the article's cache), each with and without prompt lookup.
+    let figures = fixture("tests/fixtures/figures.txt");
+    let example = fixture("examples/article.txt");
+    for (article, extra) in [
+        (&figures, &["--batch-size", "2"][..]),
+        (&example, &["--report"][..]),
+    ] {
+        let with = summarize_json(DEFAULT_MODEL, article, extra);
+        let without = summarize_json(DEFAULT_MODEL, article, &[extra, &["--no-lookup"]].concat());
+        for field in ["summary", "long_summary", "companies"] {
+            assert_eq!(
+                with[field],
+                without[field],
+                "{field} of {}",
+                article.display()
+            );
+        }
+        assert_eq!(without["decoding"]["drafted"], 0);
+        let kept = with["decoding"]["kept"].as_u64().unwrap();
+        assert!(kept > 0, "no draft kept: {}", with["decoding"]);
     }
 }
 

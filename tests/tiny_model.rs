@@ -1,7 +1,7 @@
 //! The real loader, decoder and generation loop on tiny random models the test writes:
 //! tokenizer round trips, cached decoding equal to a full forward pass, several sequences in
-//! one pass equal to each alone, batched generation equal to one at a time, and the loop's
-//! stopping rules.
+//! one pass equal to each alone, batched generation equal to one at a time, prompt lookup
+//! equal to one token at a time, and the loop's stopping rules.
 
 mod common;
 
@@ -717,5 +717,182 @@ fn sentiment_is_read_off_the_answer_tokens_probabilities() {
     assert_eq!(
         sentiment.label,
         abridge::sentiment::Label::of(sentiment.score)
+    );
+}
+
+#[test]
+fn checking_drafts_gives_each_position_the_logits_of_a_one_token_step() {
+    // Gemma 3's local layers see a window of 4 positions: the drafts cross its edge.
+    for architecture in ["qwen2", "gemma3"] {
+        let (_dir, mut loaded) = tiny(architecture);
+        let network = loaded.network.as_mut();
+        assert!(network.checks_drafts());
+        let prompt: Vec<u32> = (0..9).map(|i| 30 + i * 7).collect();
+        let output = [5u32, 17, 99, 3, 42, 8];
+        network.begin(0, &prompt, 4).unwrap();
+        let one_at_a_time: Vec<Vec<f32>> = (0..output.len())
+            .map(|i| step_one(network, 0, &output[i..=i], i).to_vec1().unwrap())
+            .collect();
+        // Slot 1 checks every token at once, beside a one-token step of slot 2.
+        network.begin(1, &prompt, 4).unwrap();
+        network.begin(2, &prompt, 4).unwrap();
+        let steps = [
+            Step {
+                slot: 1,
+                tokens: &output,
+                pos: 0,
+            },
+            Step {
+                slot: 2,
+                tokens: &output[..1],
+                pos: 0,
+            },
+        ];
+        let rows: Vec<Vec<f32>> = network.step_all(&steps).unwrap().to_vec2().unwrap();
+        assert_eq!(rows.len(), output.len() + 1);
+        assert!(rows[..output.len()] == one_at_a_time[..], "{architecture}");
+        assert!(rows[output.len()] == one_at_a_time[0], "{architecture}");
+        // A later step after a lost draft overwrites the draft's place in the cache.
+        let again = step_one(network, 1, &output[2..=2], 2)
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(again == one_at_a_time[2], "{architecture}");
+    }
+}
+
+/// The tiny network pulled towards copying, as a summary copies its article: the logits at
+/// each position favour the token that followed the latest earlier occurrence of that
+/// position's token in its slot's sequence (by 8, which keeps about two thirds of the
+/// drafts below). Random weights alone rarely repeat themselves, so prompt lookup's drafts
+/// would all be lost.
+struct Copying<'a> {
+    inner: &'a mut dyn LanguageModel,
+    /// Per slot: the prompt's length and every token run so far.
+    slots: Vec<(usize, Vec<u32>)>,
+}
+
+impl Copying<'_> {
+    fn pull(sequence: &[u32], at: usize, logits: &mut [f32]) {
+        let token = sequence[at];
+        if let Some(j) = (0..at).rev().find(|&j| sequence[j] == token) {
+            logits[sequence[j + 1] as usize] += 8.0;
+        }
+    }
+
+    /// Records the steps' tokens and pulls each returned row (every position, or each
+    /// step's last).
+    fn pulled(&mut self, steps: &[Step], logits: Tensor, every: bool) -> Result<Tensor> {
+        let mut rows: Vec<Vec<f32>> = logits.to_vec2()?;
+        let mut row = 0;
+        for step in steps {
+            let (prompt, sequence) = &mut self.slots[step.slot];
+            sequence.truncate(*prompt + step.pos);
+            sequence.extend_from_slice(step.tokens);
+            let end = sequence.len();
+            let first = if every {
+                end - step.tokens.len()
+            } else {
+                end - 1
+            };
+            for at in first..end {
+                Self::pull(sequence, at, &mut rows[row]);
+                row += 1;
+            }
+        }
+        Ok(Tensor::new(rows, &Device::Cpu)?)
+    }
+}
+
+type Result<T> = anyhow::Result<T>;
+
+impl LanguageModel for Copying<'_> {
+    fn begin(&mut self, slot: usize, input: &[u32], chunk: usize) -> Result<Vec<f32>> {
+        let mut logits = self.inner.begin(slot, input, chunk)?;
+        if self.slots.len() <= slot {
+            self.slots.resize(slot + 1, (0, Vec::new()));
+        }
+        self.slots[slot] = (input.len(), input.to_vec());
+        Self::pull(input, input.len() - 1, &mut logits);
+        Ok(logits)
+    }
+    fn step(&mut self, steps: &[Step]) -> Result<Tensor> {
+        let logits = self.inner.step(steps)?;
+        self.pulled(steps, logits, false)
+    }
+    fn checks_drafts(&self) -> bool {
+        self.inner.checks_drafts()
+    }
+    fn step_all(&mut self, steps: &[Step]) -> Result<Tensor> {
+        let logits = self.inner.step_all(steps)?;
+        self.pulled(steps, logits, true)
+    }
+    fn fork(&mut self, from: usize, to: usize, len: usize) -> Result<()> {
+        self.inner.fork(from, to, len)
+    }
+    fn reset(&mut self) {
+        self.inner.reset();
+        self.slots.clear();
+    }
+    fn limits(&self) -> model::Limits {
+        self.inner.limits()
+    }
+}
+
+#[test]
+fn prompt_lookup_gives_the_tokens_of_one_token_at_a_time() {
+    let (_dir, mut loaded) = tiny("qwen2");
+    let mut copying = Copying {
+        inner: loaded.network.as_mut(),
+        slots: Vec::new(),
+    };
+    let prompts: Vec<Vec<u32>> = vec![
+        (0..24).map(|i| 40 + (i * 7) % 19).collect(),
+        (0..9).map(|i| 90 + i % 3).collect(),
+        [7, 8, 9, 60, 61].repeat(3),
+    ];
+    let (mut drafted, mut accepted) = (0, 0);
+    for temperature in [0.0, 0.9] {
+        let mut run = |lookup: usize| {
+            let options = DecodeOptions {
+                max_new_tokens: 40,
+                ignore_end: true,
+                prefill_chunk: 4,
+                no_repeat_ngram: 0,
+                temperature,
+                lookup,
+                ..DecodeOptions::default()
+            };
+            let requests = prompts
+                .iter()
+                .map(|prompt| Request {
+                    prompt,
+                    options: &options,
+                    on_text: Box::new(|_: &str, _: &str| ControlFlow::Continue(())),
+                    stop_at: None,
+                })
+                .collect();
+            generate_batch(&mut copying, &loaded.tokenizer, &[256], requests, 2)
+                .unwrap()
+                .into_iter()
+                .map(|g| g.unwrap())
+                .collect::<Vec<_>>()
+        };
+        let plain = run(0);
+        let looked_up = run(8);
+        for (i, (plain, looked_up)) in plain.iter().zip(&looked_up).enumerate() {
+            assert_eq!(plain.drafted, 0);
+            assert_eq!(
+                looked_up.tokens, plain.tokens,
+                "temperature {temperature}, request {i}"
+            );
+            assert!(looked_up.accepted <= looked_up.drafted);
+            drafted += looked_up.drafted;
+            accepted += looked_up.accepted;
+        }
+    }
+    assert!(accepted > 20, "{accepted} of {drafted} drafts kept");
+    assert!(
+        drafted > accepted,
+        "{accepted} of {drafted} drafts kept: none was lost"
     );
 }

@@ -64,6 +64,9 @@ pub struct BenchOptions {
     pub instruction: Option<String>,
     /// Target length of the measured summary, in words.
     pub summary_words: usize,
+    /// Prompt lookup's draft tokens per step in the measured summary (see
+    /// [`DecodeOptions::lookup`]); 0 = off.
+    pub lookup: usize,
 }
 
 impl Default for BenchOptions {
@@ -74,6 +77,7 @@ impl Default for BenchOptions {
             prefill_chunk: DecodeOptions::default().prefill_chunk,
             instruction: None,
             summary_words: Length::Short.words(),
+            lookup: DecodeOptions::default().lookup,
         }
     }
 }
@@ -260,6 +264,9 @@ fn measure_round(
         max_new_tokens: options.gen_tokens.min(summarizer.output_room(prompt.len())),
         ignore_end: true,
         prefill_chunk: options.prefill_chunk,
+        // The engine's own decoding speed, one token per pass, as llama.cpp's is measured;
+        // the summary below decodes as `summarize` does (prompt lookup included).
+        lookup: 0,
         ..DecodeOptions::default()
     };
     let generation =
@@ -275,6 +282,7 @@ fn measure_round(
             raw,
             decode: DecodeOptions {
                 prefill_chunk: options.prefill_chunk,
+                lookup: options.lookup,
                 ..DecodeOptions::default()
             },
             ..SummaryOptions::default()

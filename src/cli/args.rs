@@ -5,7 +5,7 @@
 use super::spinner;
 use crate::catalogue::ModelSpec;
 use crate::device::{self, DeviceChoice};
-use crate::generate::DecodeOptions;
+use crate::generate::{DecodeOptions, LOOKUP_TOKENS};
 use crate::provision;
 use crate::summarize::{Given, Length, Style, Summarizer, SummaryOptions};
 use anyhow::Result;
@@ -45,6 +45,23 @@ pub(super) struct SpeedArgs {
     #[arg(long, default_value_t = DecodeOptions::default().prefill_chunk,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub(super) prefill_chunk: usize,
+    /// Turn prompt-lookup decoding off: by default each decoding step on the CPU also checks
+    /// draft tokens copied from where the latest words appeared before in the article or
+    /// the summary, and keeps those the model would have written anyway; the output is the
+    /// same either way.
+    #[arg(long)]
+    pub(super) no_lookup: bool,
+}
+
+impl SpeedArgs {
+    /// Prompt lookup's draft tokens per step (0 with `--no-lookup`).
+    pub fn lookup(&self) -> usize {
+        if self.no_lookup {
+            0
+        } else {
+            LOOKUP_TOKENS
+        }
+    }
 }
 
 /// Which model to run, where, and how fast.
@@ -213,6 +230,7 @@ impl SummaryArgs {
             raw: self.raw,
             decode: DecodeOptions {
                 prefill_chunk: model.speed.prefill_chunk,
+                lookup: model.speed.lookup(),
                 ..self.decoding.options()
             },
             given: Given {

@@ -71,6 +71,7 @@ pub(super) fn run(args: BenchArgs) -> Result<ExitCode> {
         prefill_chunk: args.speed.prefill_chunk,
         instruction: args.instruction,
         summary_words: args.words,
+        lookup: args.speed.lookup(),
     };
     let spinner = spinner(String::new());
     let reports = bench::run(

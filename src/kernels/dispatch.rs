@@ -119,7 +119,7 @@ pub fn dot_tile_pair<const R: usize>(
     a: &[ActRow; R],
 ) -> TileRows<R> {
     #[cfg(target_arch = "x86_64")]
-    if isa.0 == IsaKind::Avx512Vnni512 && R > 1 {
+    if isa.0 == IsaKind::Avx512Vnni512 && R >= 4 {
         // SAFETY: see `avx512_tiles`.
         return unsafe { avx512_tiles::<true, R>(p, tile, a) };
     }

@@ -151,6 +151,8 @@ struct StepRows {
     /// The causal mask of a local layer over the positions its first row can see (from
     /// [`window_start`] on); `None` for a single new token or a model without local layers.
     window_mask: Option<Tensor>,
+    /// Attention runs row by row, each row as a one-token step at its position (no masks).
+    row_by_row: bool,
 }
 
 /// The first position a local layer's query at `pos` sees: it sees the last `window`
@@ -224,19 +226,26 @@ impl Attention {
             let (k, v) = self
                 .cache(step.slot, x.device())?
                 .append(&k, &v, step.pos)?;
-            let (k, v, mask) = match window {
-                None => (k, v, step.mask.as_ref()),
-                Some(window) => {
-                    let first = window_start(step.pos, window);
-                    let seen = step.pos + step.len - first;
-                    (
-                        k.narrow(2, first, seen)?,
-                        v.narrow(2, first, seen)?,
-                        step.window_mask.as_ref(),
-                    )
-                }
+            // The keys and values `len` rows from `pos` on see.
+            let seen = |pos: usize, len: usize| -> Result<(Tensor, Tensor)> {
+                let first = window.map_or(0, |window| window_start(pos, window));
+                let seen = pos + len - first;
+                Ok((k.narrow(2, first, seen)?, v.narrow(2, first, seen)?))
             };
-            outputs.push(grouped_attention(&q, &k, &v, mask)?);
+            if step.row_by_row {
+                for i in 0..step.len {
+                    let (k, v) = seen(step.pos + i, 1)?;
+                    let q = q.narrow(2, i, 1)?.contiguous()?;
+                    outputs.push(grouped_attention(&q, &k, &v, None)?);
+                }
+            } else {
+                let mask = match window {
+                    None => step.mask.as_ref(),
+                    Some(_) => step.window_mask.as_ref(),
+                };
+                let (k, v) = seen(step.pos, step.len)?;
+                outputs.push(grouped_attention(&q, &k, &v, mask)?);
+            }
         }
         let y = match outputs.len() {
             1 => outputs.pop().expect("one output"),
@@ -674,7 +683,7 @@ impl LanguageModel for Decoder {
         let mut logits = None;
         let mut pos = reused;
         for tokens in input[reused..].chunks(chunk) {
-            logits = Some(self.forward_positions(&[Step { slot, tokens, pos }])?);
+            logits = Some(self.forward_positions(&[Step { slot, tokens, pos }], false)?);
             pos += tokens.len();
         }
         let state = self.slot_mut(slot);
@@ -685,22 +694,27 @@ impl LanguageModel for Decoder {
     }
 
     fn step(&mut self, steps: &[Step]) -> Result<Tensor> {
-        let positioned = steps
-            .iter()
-            .map(|step| {
-                let prompt = self.prompt_length(step.slot)?;
-                Ok(Step {
-                    pos: prompt + step.pos,
-                    ..*step
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let logits = self.forward_positions(&positioned)?;
-        for step in &positioned {
-            let held = &mut self.slot_mut(step.slot).held;
-            held.truncate(step.pos);
-            held.extend_from_slice(step.tokens);
+        let positioned = self.positioned(steps)?;
+        let logits = self.forward_positions(&positioned, false)?;
+        self.hold(&positioned);
+        Ok(logits)
+    }
+
+    /// Row by row on the CPU, where every other layer computes each row alike whatever the
+    /// other rows of a pass (abridge's kernels quantize and multiply each row on its own;
+    /// norms, rotary embeddings and activations are per row). GPU matmuls promise no such
+    /// thing.
+    fn checks_drafts(&self) -> bool {
+        self.device.is_cpu()
+    }
+
+    fn step_all(&mut self, steps: &[Step]) -> Result<Tensor> {
+        if !self.checks_drafts() {
+            bail!("draft tokens are checked on the CPU only");
         }
+        let positioned = self.positioned(steps)?;
+        let logits = self.forward_positions(&positioned, true)?;
+        self.hold(&positioned);
         Ok(logits)
     }
 
@@ -737,6 +751,29 @@ impl LanguageModel for Decoder {
 }
 
 impl Decoder {
+    /// Output steps with their positions counted from the start of their prompts.
+    fn positioned<'s>(&self, steps: &[Step<'s>]) -> Result<Vec<Step<'s>>> {
+        steps
+            .iter()
+            .map(|step| {
+                let prompt = self.prompt_length(step.slot)?;
+                Ok(Step {
+                    pos: prompt + step.pos,
+                    ..*step
+                })
+            })
+            .collect()
+    }
+
+    /// Records the tokens of run steps as what their slots hold.
+    fn hold(&mut self, steps: &[Step]) {
+        for step in steps {
+            let held = &mut self.slot_mut(step.slot).held;
+            held.truncate(step.pos);
+            held.extend_from_slice(step.tokens);
+        }
+    }
+
     /// The prompt length of the sequence begun in `slot`.
     fn prompt_length(&self, slot: usize) -> Result<usize> {
         self.slots
@@ -781,19 +818,21 @@ impl Decoder {
             })
     }
 
-    /// One pass over steps whose positions count from the start of their prompts.
-    fn forward_positions(&mut self, steps: &[Step]) -> Result<Tensor> {
+    /// One pass over steps whose positions count from the start of their prompts: the
+    /// logits of each step's last position, or with `every_row` those of every position,
+    /// each computed as a one-token step would compute it (see [`LanguageModel::step_all`]).
+    fn forward_positions(&mut self, steps: &[Step], every_row: bool) -> Result<Tensor> {
         if self.device.is_cpu() {
             // Run the pass on one of rayon's workers: each matmul's parallel loop then starts
             // from inside the pool (the calling worker takes a share), instead of being
             // handed over from outside and waited for, about 170 times a token.
-            rayon::scope(|_| self.forward_rows(steps))
+            rayon::scope(|_| self.forward_rows(steps, every_row))
         } else {
-            self.forward_rows(steps)
+            self.forward_rows(steps, every_row)
         }
     }
 
-    fn forward_rows(&mut self, steps: &[Step]) -> Result<Tensor> {
+    fn forward_rows(&mut self, steps: &[Step], every_row: bool) -> Result<Tensor> {
         let mut rows = Vec::with_capacity(steps.len());
         let mut tokens = Vec::new();
         for step in steps {
@@ -811,7 +850,7 @@ impl Decoder {
             if rows.iter().any(|r: &StepRows| r.slot == step.slot) {
                 bail!("slot {} appears twice in one forward pass", step.slot);
             }
-            let (mask, window_mask) = match (len > 1, self.window) {
+            let (mask, window_mask) = match (len > 1 && !every_row, self.window) {
                 (false, _) => (None, None),
                 (true, window) => (
                     Some(causal_mask(len, step.pos, &self.device)?),
@@ -827,6 +866,7 @@ impl Decoder {
                 len,
                 mask,
                 window_mask,
+                row_by_row: every_row,
             });
             tokens.extend_from_slice(step.tokens);
         }
@@ -840,9 +880,13 @@ impl Decoder {
         for block in &mut self.blocks {
             x = block.forward(&x, &rows, &self.rotaries)?;
         }
-        let last: Vec<u32> = rows.iter().map(|r| (r.row + r.len - 1) as u32).collect();
-        let last = x.index_select(&Tensor::new(last, &self.device)?, 0)?;
-        let last = self.norm.forward(&last)?;
-        Ok(self.vocabulary.project(&last)?.to_dtype(DType::F32)?)
+        let out = if every_row {
+            x
+        } else {
+            let last: Vec<u32> = rows.iter().map(|r| (r.row + r.len - 1) as u32).collect();
+            x.index_select(&Tensor::new(last, &self.device)?, 0)?
+        };
+        let out = self.norm.forward(&out)?;
+        Ok(self.vocabulary.project(&out)?.to_dtype(DType::F32)?)
     }
 }

@@ -110,6 +110,21 @@ pub trait LanguageModel {
     /// the logits of each step's last position as an f32 `(steps, vocabulary)` tensor.
     fn step(&mut self, steps: &[Step]) -> Result<Tensor>;
 
+    /// Whether [`Self::step_all`] runs on this model.
+    fn checks_drafts(&self) -> bool {
+        false
+    }
+
+    /// [`Self::step`] returning the logits of every position of every step, stacked in the
+    /// steps' order as an f32 `(Σ tokens, vocabulary)` tensor, each position computed
+    /// exactly as a one-token step at that position computes it: the logits of draft tokens
+    /// checked this way are those of decoding them one at a time (prompt-lookup decoding,
+    /// `crate::generate`). Only where [`Self::checks_drafts`] says so.
+    fn step_all(&mut self, steps: &[Step]) -> Result<Tensor> {
+        let _ = steps;
+        bail!("this model cannot check draft tokens")
+    }
+
     /// Makes slot `to` continue the sequence of slot `from` after its first `len` output
     /// positions (beam search forks a sequence this way): the same input, the same cached
     /// state; what `to` held is forgotten.

@@ -4,6 +4,7 @@
 //! a partial file.
 
 use crate::companies::Company;
+use crate::generate::DecodeWork;
 use crate::sentiment::Sentiment;
 use serde::Serialize;
 use std::fs;
@@ -23,6 +24,10 @@ pub struct Summary {
     /// Chunks the article was split into (1 when it fit in one window).
     pub chunks: usize,
     pub seconds: f64,
+    /// The decoding part of `seconds` (every model call's output, the prompts left out)
+    /// and prompt lookup's draft tokens checked and kept.
+    #[serde(skip_serializing_if = "DecodeWork::is_none")]
+    pub decoding: DecodeWork,
     /// Sentences of the article left out because they read as orders to the model (see
     /// `crate::guard::without_instructions`); only in the JSON when there were some.
     #[serde(skip_serializing_if = "is_zero")]
@@ -225,6 +230,7 @@ mod tests {
             output_tokens: 4,
             chunks: 1,
             seconds: 0.5,
+            decoding: DecodeWork::default(),
             instructions_left_out: 0,
             report: None,
         }

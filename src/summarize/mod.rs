@@ -10,7 +10,7 @@ use crate::catalogue::{ModelSpec, PromptPiece};
 use crate::chunk::chunk_text;
 use crate::error::RequestError;
 use crate::generate::{
-    generate, generate_batch, DecodeOptions, Generation, Request, StopAt, StopReason,
+    generate, generate_batch, DecodeOptions, DecodeWork, Generation, Request, StopAt, StopReason,
 };
 use crate::guard::{not_a_summary, not_prose, strip_chat_markup, without_instructions};
 use crate::input::{Article, InputError};
@@ -283,6 +283,7 @@ struct Partial {
     text: String,
     output_tokens: usize,
     chunks: usize,
+    decoding: DecodeWork,
 }
 
 impl Summarizer {
@@ -589,6 +590,7 @@ impl Summarizer {
             output_tokens: partial.output_tokens,
             chunks: partial.chunks,
             seconds,
+            decoding: partial.decoding,
             instructions_left_out,
             report: None,
         })
@@ -739,6 +741,7 @@ impl Summarizer {
         self.check_stop()?;
         let output_tokens: usize = partials.iter().map(|p| p.output_tokens).sum();
         let chunks: usize = partials.iter().map(|p| p.chunks).sum();
+        let decoding: DecodeWork = partials.iter().map(|p| p.decoding).sum();
         // An instruct model reads numbered paragraphs; an encoder-decoder, plain text.
         let plain = self.has_own_settings();
         let numbered: Vec<String> = partials
@@ -778,6 +781,7 @@ impl Summarizer {
             text: merged.text,
             output_tokens: output_tokens + merged.output_tokens,
             chunks,
+            decoding: decoding + merged.decoding,
         })
     }
 
@@ -918,6 +922,7 @@ impl Partial {
             },
             output_tokens: generation.tokens.len(),
             chunks: 1,
+            decoding: generation.work(),
         }
     }
 }

@@ -127,7 +127,7 @@ impl Summarizer {
         };
         let named = companies::in_article(&companies::parse_list(&listed), &article.text);
         let report = self.ask(&opening, long.text.clone(), named)?;
-        let output_tokens = long.output_tokens;
+        let (output_tokens, decoding) = (long.output_tokens, long.decoding);
         let seconds = started.elapsed().as_secs_f64();
         let mut summary = self.summary(
             article,
@@ -137,6 +137,7 @@ impl Summarizer {
             options.raw,
         )?;
         summary.output_tokens += output_tokens;
+        summary.decoding = summary.decoding + decoding;
         summary.report = Some(report);
         Ok(summary)
     }
