@@ -254,18 +254,45 @@ fn a_window_too_small_is_one_usage_error_even_in_a_batch() {
     let second = dir.path().join("second.txt");
     fs::write(&second, "The mayor opened the new library on Friday.").unwrap();
     let out = dir.path().join("out");
-    for batch in [false, true] {
-        let mut command = abridge(dir.path());
-        command
-            .args(["summarize", "--window", "10", "--model"])
-            .arg(&model)
-            .arg(&article)
-            .arg(&second);
-        if batch {
-            command.arg("--out").arg(&out);
+    // Below any model's need, refused before the model loads (a missing model file shows
+    // it is not read); above that but too small for this prompt and summary length, refused
+    // once, after loading, for the whole batch.
+    let missing = dir.path().join("missing.gguf");
+    for (args, model, reason) in [
+        (
+            &["--window", "10"][..],
+            &missing,
+            "window of 10 tokens is too small",
+        ),
+        (
+            &["--window", "300", "--words", "400"][..],
+            &model,
+            "window of 300 tokens is too small",
+        ),
+    ] {
+        for batch in [false, true] {
+            let mut command = abridge(dir.path());
+            command
+                .arg("summarize")
+                .args(args)
+                .arg("--model")
+                .arg(model)
+                .arg(&article)
+                .arg(&second);
+            if batch {
+                command.arg("--out").arg(&out);
+            }
+            let output = command.output().unwrap();
+            if model == &missing {
+                // Refused by the option parser, whose message has its usual hint below.
+                assert_eq!(output.status.code(), Some(2));
+                assert!(stderr(&output).contains(reason), "{}", stderr(&output));
+                assert!(stderr(&output).contains("--window"), "{}", stderr(&output));
+            } else {
+                assert_fails(&output, 2, &[reason]);
+            }
+            assert_eq!(stderr(&output).matches("too small").count(), 1);
         }
-        let output = command.output().unwrap();
-        assert_fails(&output, 2, &["window of 10 tokens is too small"]);
     }
     assert!(!out.join("council.summary.txt").exists());
 }
@@ -516,4 +543,42 @@ fn an_input_over_the_size_cap_is_refused_in_one_line_without_being_read_whole() 
         2,
         &["big.txt", "larger than 1 MB (--max-input-mb allows more)"],
     );
+}
+
+#[test]
+fn a_long_article_tells_how_its_parts_are_going() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, _) = tiny_model_and_article(dir.path());
+    let long = dir.path().join("long.txt");
+    let sentences: Vec<String> = (1..=60)
+        .map(|i| format!("Councillor {i} spoke about the budget and the new library."))
+        .collect();
+    fs::write(&long, sentences.join(" ")).unwrap();
+    let output = abridge(dir.path())
+        .args([
+            "summarize",
+            "--raw",
+            "--words",
+            "10",
+            "--window",
+            "700",
+            "--model",
+        ])
+        .arg(&model)
+        .arg(&long)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    // Stderr is not a terminal here: a line per group of parts, then the merge.
+    let parts = err
+        .lines()
+        .filter(|l| l.contains("long.txt: part "))
+        .count();
+    assert!(parts >= 2, "{err}");
+    assert!(
+        err.contains(&format!("part {parts} of {parts} done")),
+        "{err}"
+    );
+    assert!(err.contains("merging"), "{err}");
 }

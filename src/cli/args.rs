@@ -7,7 +7,7 @@ use crate::catalogue::ModelSpec;
 use crate::device::{self, DeviceChoice};
 use crate::generate::{DecodeOptions, LOOKUP_TOKENS};
 use crate::provision;
-use crate::summarize::{Given, Length, Style, Summarizer, SummaryOptions};
+use crate::summarize::{Given, Length, Style, Summarizer, SummaryOptions, MIN_WINDOW};
 use anyhow::Result;
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
@@ -162,6 +162,17 @@ fn parse_repeat_penalty(s: &str) -> Result<f32, String> {
     parse_in(s, 1.0..=10.0, "a repetition penalty")
 }
 
+fn parse_window(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(window) if window >= MIN_WINDOW => Ok(window),
+        Ok(_) => Err(format!(
+            "a window of {s} tokens is too small: at least {MIN_WINDOW} (the prompt's \
+             instruction and the summary need room)"
+        )),
+        Err(_) => Err(format!("`{s}` is not a number of tokens")),
+    }
+}
+
 fn parse_probability(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
@@ -184,8 +195,10 @@ pub(super) struct SummaryArgs {
     #[arg(long, value_enum)]
     pub(super) style: Option<Style>,
     /// Largest prompt given to the model at once, in tokens; longer articles are
-    /// summarized in parts and merged (default: the model's context, at most 4096).
-    #[arg(long)]
+    /// summarized in parts and merged (default: the model's context, at most 4096). At
+    /// least 256, checked before the model loads; whether the instruction and the summary
+    /// fit is checked once it has.
+    #[arg(long, value_parser = parse_window)]
     pub(super) window: Option<usize>,
     /// Give the model's output exactly as generated: no length stop, no tidying, no check
     /// that it is a summary (to compare abridge with another engine).

@@ -241,22 +241,38 @@ fn summarize_one(
     stdout_is_terminal: bool,
 ) -> Result<()> {
     let mut stdout = io::stdout().lock();
-    let summary: Summary = if format == OutputFormat::Text && stdout_is_terminal {
+    // A long article's parts take a while: the spinner says how far they are, or, with
+    // stderr not a terminal (a log), a line per group of parts.
+    let spinner = spinner(format!("summarizing {}", article.source));
+    let (bar, source) = (spinner.clone(), article.source.clone());
+    summarizer.set_progress(Some(Arc::new(move |message: &str| {
+        if bar.is_hidden() {
+            eprintln!("abridge: {source}: {message}");
+        } else {
+            bar.set_message(format!("summarizing {source}: {message}"));
+        }
+    })));
+    let summary = if format == OutputFormat::Text && stdout_is_terminal {
         let mut print = |piece: &str| {
+            // The summary streams from here on: the spinner makes way for it.
+            spinner.finish_and_clear();
             // A failed terminal write shows up again at the final newline.
             let _ = write!(stdout, "{piece}");
             let _ = stdout.flush();
         };
-        let summary = summarizer.summarize(article, options, Some(&mut print))?;
+        summarizer.summarize(article, options, Some(&mut print))
+    } else {
+        summarizer.summarize(article, options, None)
+    };
+    summarizer.set_progress(None);
+    spinner.finish_and_clear();
+    let summary: Summary = summary?;
+    if format == OutputFormat::Text && stdout_is_terminal {
         writeln!(stdout)?;
         if let Some(report) = &summary.report {
             write!(stdout, "{}", report.text())?;
         }
-        summary
     } else {
-        let spinner = spinner(format!("summarizing {}", article.source));
-        let summary = summarizer.summarize(article, options, None)?;
-        spinner.finish_and_clear();
         match format {
             OutputFormat::Text => write!(stdout, "{}", output::Format::Text.render(&summary))?,
             // JSON lines are batch output (`summarize_batch`); never here.
@@ -264,8 +280,7 @@ fn summarize_one(
                 writeln!(stdout, "{}", serde_json::to_string(&summary)?)?
             }
         }
-        summary
-    };
+    }
     stdout.flush()?;
     if summary.chunks > 1 {
         eprintln!(

@@ -31,6 +31,11 @@ const SYSTEM_PROMPT: &str = "You are a news editor. You write accurate, concise 
 /// inputs worse, and prefill time grows with the window.
 pub const DEFAULT_WINDOW: usize = 4096;
 
+/// The smallest `--window` worth loading a model for: a prompt's template and instruction and
+/// the shortest summary take about this much with any model (the exact need is checked once
+/// the model has loaded, see [`Summarizer::check_options`]).
+pub const MIN_WINDOW: usize = 256;
+
 /// How long a summary should be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,7 +148,13 @@ pub struct Summarizer {
     /// Raised to stop: a long article stops before its next group of parts (or its merge)
     /// and fails with [`Interrupted`]; a summary in one call runs to its end.
     stop: Option<Arc<AtomicBool>>,
+    /// Hears how a long article's parts are going (see [`Self::with_progress`]).
+    progress: Option<Progress>,
 }
+
+/// What a summarizer says about a long article's parts as they finish, e.g. `part 3 of 12
+/// summarized`.
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A summary stopped by the stop flag before it was finished (see
 /// [`Summarizer::with_stop`]).
@@ -325,6 +336,7 @@ impl Summarizer {
             thinking,
             batch_size: 1,
             stop: None,
+            progress: None,
         })
     }
 
@@ -340,6 +352,13 @@ impl Summarizer {
     pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
         self.stop = Some(stop);
         self
+    }
+
+    /// Tells `progress` how a long article's parts are going, from now on: after each group
+    /// of parts (the batch size) and before each merge; `None` stops telling. Summaries are
+    /// the same either way.
+    pub fn set_progress(&mut self, progress: Option<Progress>) {
+        self.progress = progress;
     }
 
     /// [`Interrupted`] once the stop flag is raised.
@@ -542,7 +561,7 @@ impl Summarizer {
             .iter()
             .map(|&i| (Task::Whole, options.words, texts[i].0.as_str()))
             .collect();
-        for (&i, outcome) in whole.iter().zip(self.run_batch(&jobs, options)?) {
+        for (&i, outcome) in whole.iter().zip(self.run_batch(&jobs, options, None)?) {
             results[i] = Some(outcome.and_then(|(partial, seconds)| {
                 let input = (input_tokens[i], texts[i].1);
                 self.summary(&articles[i], input, partial, seconds, options.raw)
@@ -723,7 +742,7 @@ impl Summarizer {
                 (task, task.words(options.words), chunk.text.as_str())
             })
             .collect();
-        let partials = self.run_all(&jobs, options)?;
+        let partials = self.run_all(&jobs, options, Some("part"))?;
         self.merge(partials, budget, options, stream)
     }
 
@@ -739,6 +758,9 @@ impl Summarizer {
         stream: Option<&mut dyn FnMut(&str)>,
     ) -> Result<Partial> {
         self.check_stop()?;
+        if let Some(progress) = &self.progress {
+            progress(&format!("merging {} summaries of parts", partials.len()));
+        }
         let output_tokens: usize = partials.iter().map(|p| p.output_tokens).sum();
         let chunks: usize = partials.iter().map(|p| p.chunks).sum();
         let decoding: DecodeWork = partials.iter().map(|p| p.decoding).sum();
@@ -773,7 +795,7 @@ impl Summarizer {
                     )
                 })
                 .collect();
-            let merged = self.run_all(&jobs, options)?;
+            let merged = self.run_all(&jobs, options, Some("merge of parts"))?;
             self.merge(merged, budget, options, stream)?
         };
         // The article's chunks are those of the parts; merging adds output, not chunks.
@@ -832,8 +854,9 @@ impl Summarizer {
         &mut self,
         jobs: &[(Task, usize, &str)],
         options: &SummaryOptions,
+        what: Option<&str>,
     ) -> Result<Vec<Partial>> {
-        self.run_batch(jobs, options)?
+        self.run_batch(jobs, options, what)?
             .into_iter()
             .map(|outcome| outcome.map(|(partial, _)| partial))
             .collect()
@@ -841,10 +864,13 @@ impl Summarizer {
 
     /// Model calls for several `(task, words, text)` jobs, decoded together up to the batch
     /// size: each job's partial summary and the seconds it took, or why it could not run.
+    /// `what` names a job for the progress messages (`part`: "part 3 of 12 summarized");
+    /// `None` says nothing.
     fn run_batch(
         &mut self,
         jobs: &[(Task, usize, &str)],
         options: &SummaryOptions,
+        what: Option<&str>,
     ) -> Result<Vec<Result<(Partial, f64)>>> {
         let mut prompts = Vec::with_capacity(jobs.len());
         let mut decodes = Vec::with_capacity(jobs.len());
@@ -853,11 +879,13 @@ impl Summarizer {
             decodes.push(self.decode_options(task, words, options));
         }
         let length_stop = self.length_stop(options);
-        // With a stop flag, in groups of the batch size, so that it is seen between them
-        // (between a long article's parts); each sequence decodes as in the whole list.
-        let group = match self.stop {
-            Some(_) => self.batch_size,
-            None => jobs.len().max(1),
+        // With a stop flag or someone to tell, in groups of the batch size, so that the flag
+        // is seen between them (between a long article's parts) and progress can be told;
+        // each sequence decodes as in the whole list.
+        let progress = what.and(self.progress.clone());
+        let group = match (&self.stop, &progress) {
+            (None, None) => jobs.len().max(1),
+            _ => self.batch_size,
         };
         let mut generations = Vec::with_capacity(jobs.len());
         for start in (0..jobs.len()).step_by(group) {
@@ -878,6 +906,9 @@ impl Summarizer {
                 requests,
                 self.batch_size,
             )?);
+            if let (Some(progress), Some(what)) = (&progress, what) {
+                progress(&format!("{what} {end} of {} done", jobs.len()));
+            }
         }
         Ok(generations
             .into_iter()
