@@ -109,9 +109,7 @@ pub fn dot_tile<const R: usize>(
 
 /// [`dot_tile`] for tiles `tile` and `tile + 1` (which must exist): row `r` of the result
 /// holds the 8 rows of the first tile, then those of the second. The 512-bit kernels do both
-/// in one pass when there are several activation rows; the others, and a single row (decode,
-/// which streams the weights from memory: reading one tile at a time measured faster there,
-/// `docs/performance.md`), run one tile after the other.
+/// in one pass; the others run one tile after the other.
 pub fn dot_tile_pair<const R: usize>(
     isa: Isa,
     p: &Packed,
@@ -119,7 +117,7 @@ pub fn dot_tile_pair<const R: usize>(
     a: &[ActRow; R],
 ) -> TileRows<R> {
     #[cfg(target_arch = "x86_64")]
-    if isa.0 == IsaKind::Avx512Vnni512 && R >= 4 {
+    if isa.0 == IsaKind::Avx512Vnni512 {
         // SAFETY: see `avx512_tiles`.
         return unsafe { avx512_tiles::<true, R>(p, tile, a) };
     }

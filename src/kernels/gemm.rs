@@ -3,7 +3,7 @@
 //! Threads take disjoint ranges of weight rows (output columns). Inside a range, weight rows are
 //! walked in L2-sized tiles; for each group of [`MR`] activation rows (small enough to stay in
 //! L1) the kernel streams every weight row of the tile, unpacking its codes once for the `MR`
-//! rows. A kernel call covers two 8-row weight tiles (one where a range has an odd count). Decode (`m = 1`) degenerates to a threaded
+//! rows. A kernel call covers one 8-row weight tile, or two from 8 activation rows on. Decode (`m = 1`) degenerates to a threaded
 //! GEMV.
 
 use super::layout::ActRow;
@@ -75,17 +75,21 @@ impl Plan<'_> {
                 }
             }
         };
+        // Two tiles per call where the weights of an n-tile serve at least two groups of
+        // rows, so that they come from L2 after the first: streaming two tiles at once from
+        // memory measured slower than one (`docs/performance-kernels.md`).
+        let pairs = m >= 2 * MR;
         for t0 in (u0..u1).step_by(self.nt) {
             let tiles = t0..(t0 + self.nt).min(u1);
             let mut r = 0;
             while r + MR <= m {
-                dot_rows::<MR>(p, isa, tiles.clone(), acts, r, &put);
+                dot_rows::<MR>(p, isa, tiles.clone(), acts, r, pairs, &put);
                 r += MR;
             }
             match m - r {
-                3 => dot_rows::<3>(p, isa, tiles, acts, r, &put),
-                2 => dot_rows::<2>(p, isa, tiles, acts, r, &put),
-                1 => dot_rows::<1>(p, isa, tiles, acts, r, &put),
+                3 => dot_rows::<3>(p, isa, tiles, acts, r, pairs, &put),
+                2 => dot_rows::<2>(p, isa, tiles, acts, r, pairs, &put),
+                1 => dot_rows::<1>(p, isa, tiles, acts, r, pairs, &put),
                 _ => {}
             }
         }
@@ -125,25 +129,27 @@ pub fn matmul_many(products: &mut [Product], acts: &QActs, isa: Isa) {
     }
 }
 
-/// Activation rows `r0..r0 + R` · every row tile in `tiles`; `put(r0, tile, results)`.
+/// Activation rows `r0..r0 + R` · every row tile in `tiles`, two tiles per kernel call with
+/// `pairs`; `put(r0, tile, results)`.
 fn dot_rows<const R: usize>(
     p: &Packed,
     isa: Isa,
     tiles: Range<usize>,
     acts: &QActs,
     r0: usize,
+    pairs: bool,
     put: &impl Fn(usize, usize, &[[f32; TILE]]),
 ) {
     let a: [ActRow; R] = std::array::from_fn(|i| acts.row(r0 + i));
     let mut u = tiles.start;
-    while u + 2 <= tiles.end {
+    while pairs && u + 2 <= tiles.end {
         let pair = dispatch::dot_tile_pair(isa, p, u, &a);
         let half = |h: usize| pair.map(|row| std::array::from_fn(|i| row[h * TILE + i]));
         put(r0, u, &half(0));
         put(r0, u + 1, &half(1));
         u += 2;
     }
-    if u < tiles.end {
+    for u in u..tiles.end {
         put(r0, u, &dispatch::dot_tile(isa, p, u, &a));
     }
 }
