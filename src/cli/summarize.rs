@@ -59,6 +59,11 @@ pub(super) struct SummarizeArgs {
     /// path below its folder, so N machines can split one folder (with --out or --format jsonl).
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
+    /// Print each article's prompt instead of summarizing it: what the model is given for
+    /// a summary in one part (as text; with --format json as {"input", "prompt", "tokens"},
+    /// the token ids), to give another engine the same input.
+    #[arg(long, conflicts_with_all = ["out", "report", "shard"])]
+    show_prompt: bool,
     /// The largest input read, in megabytes (2^20 bytes): a larger one is refused.
     #[arg(long, value_name = "MB", default_value_t = input::DEFAULT_MAX_INPUT_BYTES >> 20,
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
@@ -110,6 +115,9 @@ pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
     let options = args.options();
     let mut summarizer = args.model.load()?;
     check_options(&summarizer, &options)?;
+    if args.show_prompt {
+        return show_prompts(&summarizer, inputs, &options, args.format);
+    }
     let stdout_is_terminal = io::stdout().is_terminal();
     let single = inputs.len() == 1;
     let show_headers = !single && args.format == OutputFormat::Text;
@@ -231,6 +239,46 @@ fn check_options(summarizer: &Summarizer, options: &SummaryOptions) -> Result<()
         return Err(RequestError(message).into());
     }
     Ok(())
+}
+
+/// Prints each article's prompt (see `Summarizer::whole_prompt`); an unreadable input is
+/// reported and skipped (exit 1 at the end).
+fn show_prompts(
+    summarizer: &Summarizer,
+    inputs: Vec<Result<Article, InputError>>,
+    options: &SummaryOptions,
+    format: OutputFormat,
+) -> Result<ExitCode> {
+    let mut stdout = io::stdout().lock();
+    let mut failed = false;
+    for input in inputs {
+        let article = match input {
+            Ok(article) => article,
+            Err(err) => {
+                eprintln!("abridge: {err}");
+                failed = true;
+                continue;
+            }
+        };
+        let (tokens, prompt) = summarizer.whole_prompt(&article, options)?;
+        match format {
+            OutputFormat::Text => writeln!(stdout, "{prompt}")?,
+            OutputFormat::Json | OutputFormat::Jsonl => {
+                let line = serde_json::json!({
+                    "input": article.source,
+                    "prompt": prompt,
+                    "tokens": tokens,
+                });
+                writeln!(stdout, "{line}")?
+            }
+        }
+    }
+    stdout.flush()?;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn summarize_one(

@@ -460,6 +460,24 @@ impl Summarizer {
         Ok(ids)
     }
 
+    /// The prompt a one-part summary of `article` starts from (the article as `summarize`
+    /// cleans it, in this model's template and instruction), as token ids and as text with
+    /// its control tokens spelled out: what another engine needs to be given the same input.
+    pub fn whole_prompt(
+        &self,
+        article: &Article,
+        options: &SummaryOptions,
+    ) -> Result<(Vec<u32>, String)> {
+        let (text, _) = without_instructions(&article.text);
+        let ids = self.prompt(Task::Whole, options.style, options.words, &text)?;
+        let text = self
+            .model
+            .tokenizer
+            .decode(&ids, false)
+            .map_err(|e| anyhow::anyhow!("cannot decode the prompt: {e}"))?;
+        Ok((ids, text))
+    }
+
     /// The most tokens one generation may produce for an input of `input` tokens.
     pub fn output_room(&self, input: usize) -> usize {
         let limits = self.model.network.limits();
