@@ -6,6 +6,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Result, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::io::Write;
 
 const BLOCK32: [GgmlDType; 5] = [
     GgmlDType::Q4_0,
@@ -98,14 +99,21 @@ fn cases(ks: &[usize]) -> Vec<(usize, usize, usize)> {
         .collect()
 }
 
-/// Says which kernel sets the comparisons below could not run on this CPU (they pass without
-/// having checked those).
+/// Says, once, which kernel sets the comparisons below could not run on this CPU (they pass
+/// without having checked those). Written to the stderr handle itself, which the test
+/// harness does not capture, so that it shows in every `cargo test` run.
 fn report_untested() {
-    for (name, isa) in Isa::all() {
-        if isa.is_none() {
-            eprintln!("kernels {name}: not tested here (this CPU lacks the instructions)");
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for (name, isa) in Isa::all() {
+            if isa.is_none() {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "kernels {name}: not tested here (this CPU lacks the instructions)"
+                );
+            }
         }
-    }
+    });
 }
 
 #[test]

@@ -6,6 +6,7 @@ use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -62,7 +63,12 @@ pub fn shared(path: &str) -> Option<PathBuf> {
         .join("../shared")
         .join(path);
     if !file.exists() {
-        eprintln!("skipped: ../shared/{path} is not beside the checkout");
+        // The stderr handle itself, which the test harness does not capture: the line shows
+        // in a plain `cargo test` run, not only with `--nocapture`.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: ../shared/{path} is not beside the checkout"
+        );
     }
     file.exists().then_some(file)
 }
