@@ -129,8 +129,9 @@ fn a_device_the_build_lacks_is_a_table_row_not_a_failure() {
     );
     let table = stdout(&out);
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 2, "{table}");
-    assert!(lines[0].starts_with("DEVICE  MODEL"), "{table}");
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("DEVICE  MODEL  KERNELS"), "{table}");
+    assert!(lines[2].starts_with("CPU: "), "{table}");
     assert!(
         lines[1].starts_with("cuda")
             && lines[1]
