@@ -68,8 +68,10 @@ chown munge:munge /etc/munge/munge.key 2>/dev/null || true
 chmod 400 /etc/munge/munge.key
 mkdir -p /run/munge && chown munge:munge /run/munge 2>/dev/null || true
 if ! munge -n </dev/null >/dev/null 2>&1; then
-  runuser -u munge -- munged --pid-file="$work/munged.pid" 2>/dev/null \
-    || munged --force --pid-file="$work/munged.pid"
+  # munged runs as its own user where it can (and then cannot write into $work): its pid
+  # is taken from the process list, so that only the one started here is stopped.
+  runuser -u munge -- munged 2>/dev/null || munged --force
+  pgrep -n -x munged > "$work/munged.pid"
 fi
 slurmctld
 slurmd
