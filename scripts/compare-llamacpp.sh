@@ -29,20 +29,9 @@ while [ $# -gt 0 ]; do
 done
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${ABRIDGE_SHARED:-}" ]; then
-  # In a git worktree the `shared` folder sits beside the main checkout.
-  main_checkout=$(dirname "$(git -C "$root" rev-parse --path-format=absolute --git-common-dir)")
-  for candidate in "$root/../shared" "$main_checkout/../shared"; do
-    if [ -d "$candidate/bench" ]; then ABRIDGE_SHARED=$(cd "$candidate" && pwd); break; fi
-  done
-fi
-shared=${ABRIDGE_SHARED:?no shared folder found beside the checkout; set ABRIDGE_SHARED}
+source "$root/scripts/llamacpp-setup.sh"
 anchor=$shared/bench/llamacpp_anchor.py
 article=${article:-$shared/seeds/article.txt}
-
-venv=${ABRIDGE_ANCHOR_VENV:-$(bash "$shared/bench/setup-llamacpp.sh")}
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-abridge=$root/target/release/abridge
 if [ -f "$model" ]; then gguf=$model; else gguf=$("$abridge" models path "$model"); fi
 
 # The anchor's instruction: the user message of its PROMPT, up to the article.

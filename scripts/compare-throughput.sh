@@ -26,17 +26,8 @@ while [ $# -gt 0 ]; do
 done
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${ABRIDGE_SHARED:-}" ]; then
-  main_checkout=$(dirname "$(git -C "$root" rev-parse --path-format=absolute --git-common-dir)")
-  for candidate in "$root/../shared" "$main_checkout/../shared"; do
-    if [ -d "$candidate/bench" ]; then ABRIDGE_SHARED=$(cd "$candidate" && pwd); break; fi
-  done
-fi
-shared=${ABRIDGE_SHARED:?no shared folder found beside the checkout; set ABRIDGE_SHARED}
+source "$root/scripts/llamacpp-setup.sh"
 set_file=${set_file:-$shared/eval/cnndm-test-a.jsonl}
-venv=${ABRIDGE_ANCHOR_VENV:-$(bash "$shared/bench/setup-llamacpp.sh")}
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-abridge=$root/target/release/abridge
 gguf=$("$abridge" models path "$model")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
