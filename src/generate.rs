@@ -263,7 +263,7 @@ pub struct Generation {
     pub decode_seconds: f64,
     /// Prompt lookup's draft tokens checked, and how many of them were kept.
     pub drafted: usize,
-    pub accepted: usize,
+    pub kept: usize,
 }
 
 impl Generation {
@@ -272,7 +272,7 @@ impl Generation {
         DecodeWork {
             seconds: self.decode_seconds,
             drafted: self.drafted,
-            kept: self.accepted,
+            kept: self.kept,
         }
     }
 }
@@ -1035,7 +1035,7 @@ fn beam_search(
         prefill_seconds,
         decode_seconds: decode_start.elapsed().as_secs_f64(),
         drafted: 0,
-        accepted: 0,
+        kept: 0,
     })
 }
 
@@ -1070,7 +1070,7 @@ struct Sequence<'a, 't> {
     /// sizes its drafts).
     draft_room: usize,
     drafted: usize,
-    accepted: usize,
+    kept: usize,
     prefill_seconds: f64,
     decode_start: Instant,
 }
@@ -1100,7 +1100,7 @@ impl<'a, 't> Sequence<'a, 't> {
             step_tokens: Vec::new(),
             draft_room: LOOKUP_START,
             drafted: 0,
-            accepted: 0,
+            kept: 0,
             prefill_seconds: started.elapsed().as_secs_f64(),
             decode_start: Instant::now(),
             request,
@@ -1151,7 +1151,7 @@ impl<'a, 't> Sequence<'a, 't> {
             let chosen = self.generated.last().copied();
             match self.drafts.pop_front() {
                 Some((draft, logits)) if Some(draft) == chosen => {
-                    self.accepted += 1;
+                    self.kept += 1;
                     self.logits = logits;
                 }
                 Some(_) => {
@@ -1185,6 +1185,9 @@ impl<'a, 't> Sequence<'a, 't> {
                 .max_new_tokens
                 .saturating_sub(self.generated.len() + 1);
             let most = options.lookup.min(self.draft_room).min(left).min(room);
+            if most == 0 {
+                return;
+            }
             let mut sequence = Vec::with_capacity(self.request.prompt.len() + self.generated.len());
             sequence.extend_from_slice(self.request.prompt);
             sequence.extend_from_slice(&self.generated);
@@ -1225,7 +1228,7 @@ impl<'a, 't> Sequence<'a, 't> {
             prefill_seconds: self.prefill_seconds,
             decode_seconds: self.decode_start.elapsed().as_secs_f64(),
             drafted: self.drafted,
-            accepted: self.accepted,
+            kept: self.kept,
         })
     }
 }

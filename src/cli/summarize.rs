@@ -100,7 +100,8 @@ fn read_inputs(
 }
 
 pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
-    if args.out.is_some() || args.format == OutputFormat::Jsonl {
+    // JSON lines of prompts are no batch (`--show-prompt` cannot take `--out`).
+    if args.out.is_some() || (args.format == OutputFormat::Jsonl && !args.show_prompt) {
         return summarize_batch(args);
     }
     if args.shard.is_some() {

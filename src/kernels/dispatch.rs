@@ -107,30 +107,21 @@ pub fn dot_tile<const R: usize>(
     }
 }
 
-/// [`dot_tile`] for tiles `tile` and `tile + 1` (which must exist): row `r` of the result
-/// holds the 8 rows of the first tile, then those of the second. The 512-bit kernels do both
-/// in one pass; the others run one tile after the other.
+/// [`dot_tile`] for tiles `tile` and `tile + 1` (which must exist) in one pass, where the
+/// kernels have a two-tile form (the 512-bit ones): row `r` of the result holds the 8 rows
+/// of the first tile, then those of the second. `None` for the others.
 pub fn dot_tile_pair<const R: usize>(
     isa: Isa,
     p: &Packed,
     tile: usize,
     a: &[ActRow; R],
-) -> TileRows<R> {
-    #[cfg(target_arch = "x86_64")]
-    if isa.0 == IsaKind::Avx512Vnni512 {
+) -> Option<[[f32; 2 * TILE]; R]> {
+    match isa.0 {
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: see `avx512_tiles`.
-        return unsafe { avx512_tiles::<true, R>(p, tile, a) };
+        IsaKind::Avx512Vnni512 => Some(unsafe { avx512_tiles::<true, R>(p, tile, a) }),
+        _ => None,
     }
-    let (first, second) = (dot_tile(isa, p, tile, a), dot_tile(isa, p, tile + 1, a));
-    std::array::from_fn(|r| {
-        std::array::from_fn(|i| {
-            if i < TILE {
-                first[r][i]
-            } else {
-                second[r][i - TILE]
-            }
-        })
-    })
 }
 
 /// The AVX512_VNNI kernels on one tile (256-bit) or two (`WIDE`, 512-bit).

@@ -130,7 +130,7 @@ pub fn matmul_many(products: &mut [Product], acts: &QActs, isa: Isa) {
 }
 
 /// Activation rows `r0..r0 + R` · every row tile in `tiles`, two tiles per kernel call with
-/// `pairs`; `put(r0, tile, results)`.
+/// `pairs` where the kernels can; `put(r0, tile, results)`.
 fn dot_rows<const R: usize>(
     p: &Packed,
     isa: Isa,
@@ -143,7 +143,10 @@ fn dot_rows<const R: usize>(
     let a: [ActRow; R] = std::array::from_fn(|i| acts.row(r0 + i));
     let mut u = tiles.start;
     while pairs && u + 2 <= tiles.end {
-        let pair = dispatch::dot_tile_pair(isa, p, u, &a);
+        // Kernels without a two-tile form take the tiles one at a time below.
+        let Some(pair) = dispatch::dot_tile_pair(isa, p, u, &a) else {
+            break;
+        };
         let half = |h: usize| pair.map(|row| std::array::from_fn(|i| row[h * TILE + i]));
         put(r0, u, &half(0));
         put(r0, u + 1, &half(1));

@@ -148,12 +148,12 @@ pub struct Summarizer {
     /// Raised to stop: a long article stops before its next group of parts (or its merge)
     /// and fails with [`Interrupted`]; a summary in one call runs to its end.
     stop: Option<Arc<AtomicBool>>,
-    /// Hears how a long article's parts are going (see [`Self::with_progress`]).
+    /// Hears how a long article's parts are going (see [`Self::set_progress`]).
     progress: Option<Progress>,
 }
 
 /// What a summarizer says about a long article's parts as they finish, e.g. `part 3 of 12
-/// summarized`.
+/// done`.
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A summary stopped by the stop flag before it was finished (see
