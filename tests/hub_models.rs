@@ -18,6 +18,20 @@ use std::path::{Path, PathBuf};
 #[derive(Deserialize)]
 struct Expected {
     cases: Vec<Case>,
+    /// Old-layout fixtures: awkward texts as transformers' converted tokenizer reads them.
+    #[serde(default)]
+    tokenization: Vec<Tokenized>,
+    /// Old-layout fixtures: the folder's files.
+    #[serde(default)]
+    layout: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Tokenized {
+    text: String,
+    ids: Vec<u32>,
+    /// `ids` decoded, special tokens skipped.
+    decoded: String,
 }
 
 #[derive(Deserialize)]
@@ -42,7 +56,21 @@ struct Variant {
     ids: Vec<u32>,
 }
 
-const FAMILIES: [&str; 5] = ["bart", "mbart", "pegasus", "t5", "flan-t5"];
+/// The fixtures: the families in today's layout (tokenizer.json, safetensors), then BART,
+/// PEGASUS and T5 in the older one (the slow tokenizer's files — vocab.json + merges.txt or
+/// spiece.model — and BART's and PEGASUS's weights in pytorch_model.bin), written by
+/// `scripts/legacy-layout-fixtures.py`.
+const FAMILIES: [&str; 8] = [
+    "bart",
+    "mbart",
+    "pegasus",
+    "t5",
+    "flan-t5",
+    "bart-legacy",
+    "pegasus-legacy",
+    "t5-legacy",
+];
+const LEGACY: [&str; 3] = ["bart-legacy", "pegasus-legacy", "t5-legacy"];
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -119,6 +147,85 @@ fn inputs_are_tokenized_as_transformers_does() -> Result<()> {
             assert_eq!(ids, case.input_ids, "{name}: {}", case.text);
         }
     }
+    Ok(())
+}
+
+#[test]
+fn slow_tokenizer_files_are_read_as_transformers_converts_them() -> Result<()> {
+    for name in LEGACY {
+        let (model, expected) = load(name)?;
+        assert!(
+            !expected.layout.iter().any(|f| f == "tokenizer.json"),
+            "{name}"
+        );
+        assert!(!expected.tokenization.is_empty(), "{name}");
+        for case in &expected.tokenization {
+            let ids = tokens::encode_source(&model.tokenizer, &case.text)?;
+            assert_eq!(ids, case.ids, "{name}: {:?}", case.text);
+            let decoded = model
+                .tokenizer
+                .decode(&ids, true)
+                .map_err(anyhow::Error::msg)?;
+            assert_eq!(decoded, case.decoded, "{name}: {:?}", case.text);
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn old_tokenizer_configs_without_added_tokens_get_the_classes_special_tokens() -> Result<()> {
+    // Files written before transformers recorded `added_tokens_decoder` name only the
+    // special tokens' spellings; the tokenizer class's defaults fill in the rest.
+    for name in LEGACY {
+        let dir = tempfile::tempdir()?;
+        for entry in std::fs::read_dir(fixture(name))? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name()))?;
+        }
+        let config_path = dir.path().join("tokenizer_config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config_path)?)?;
+        config
+            .as_object_mut()
+            .expect("an object")
+            .remove("added_tokens_decoder")
+            .expect("the fixture lists its added tokens");
+        std::fs::write(&config_path, config.to_string())?;
+        let model = model::load(dir.path(), &Device::Cpu)?;
+        let (_, expected) = load(name)?;
+        for case in &expected.tokenization {
+            let ids = tokens::encode_source(&model.tokenizer, &case.text)?;
+            assert_eq!(ids, case.ids, "{name}: {:?}", case.text);
+        }
+        for case in &expected.cases {
+            let decoded = model
+                .tokenizer
+                .decode(&case.own, true)
+                .map_err(anyhow::Error::msg)?;
+            assert_eq!(decoded, case.own_text, "{name}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn weights_stored_in_bf16_run_as_f32_and_verbose_output_says_so() -> Result<()> {
+    // t5-legacy's weights are stored in bf16: transformers widens them to f32 when it loads
+    // them, as abridge does (logits_match_transformers holds for it too).
+    assert_eq!(load("t5-legacy")?.0.weights, "bf16 → f32");
+    assert_eq!(load("t5")?.0.weights, "f32");
+    let dir = tempfile::tempdir()?;
+    let article = dir.path().join("a.txt");
+    std::fs::write(&article, &load("t5-legacy")?.1.cases[0].text)?;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_abridge"))
+        .args(["summarize", "--offline", "--raw", "-v", "--model"])
+        .arg(fixture("t5-legacy"))
+        .arg(&article)
+        .env("ABRIDGE_CACHE", dir.path().join("cache"))
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("weights bf16 → f32"), "{stderr}");
     Ok(())
 }
 
@@ -329,15 +436,16 @@ fn a_broken_model_folder_is_one_line_naming_it_and_exit_1() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let article = dir.path().join("article.txt");
     std::fs::write(&article, "The council approved the plan on Tuesday.")?;
-    let copy = |breakage: &str| -> Result<PathBuf> {
+    let copy_of = |name: &str, breakage: &str| -> Result<PathBuf> {
         let folder = dir.path().join(breakage);
         std::fs::create_dir(&folder)?;
-        for entry in std::fs::read_dir(fixture("bart"))? {
+        for entry in std::fs::read_dir(fixture(name))? {
             let entry = entry?;
             std::fs::copy(entry.path(), folder.join(entry.file_name()))?;
         }
         Ok(folder)
     };
+    let copy = |breakage: &str| copy_of("bart", breakage);
     let no_tokenizer = copy("no-tokenizer")?;
     std::fs::remove_file(no_tokenizer.join("tokenizer.json"))?;
     let unknown = copy("unknown-type")?;
@@ -358,8 +466,24 @@ fn a_broken_model_folder_is_one_line_naming_it_and_exit_1() -> Result<()> {
         truncated.join("model.safetensors"),
         &weights[..weights.len() / 2],
     )?;
+    let truncated_bin = copy_of("pegasus-legacy", "truncated-bin")?;
+    let weights = std::fs::read(truncated_bin.join("pytorch_model.bin"))?;
+    std::fs::write(
+        truncated_bin.join("pytorch_model.bin"),
+        &weights[..weights.len() / 2],
+    )?;
+    let no_weights = copy_of("pegasus-legacy", "no-weights")?;
+    std::fs::remove_file(no_weights.join("pytorch_model.bin"))?;
+    let bad_spiece = copy_of("pegasus-legacy", "bad-spiece")?;
+    std::fs::write(bad_spiece.join("spiece.model"), b"\xff\xff\xff not a model")?;
     for (folder, reason) in [
-        (&no_tokenizer, "no tokenizer.json"),
+        (
+            &no_tokenizer,
+            "no tokenizer (tokenizer.json or vocab.json + merges.txt expected)",
+        ),
+        (&truncated_bin, "not a readable PyTorch checkpoint"),
+        (&no_weights, "no weights (model.safetensors"),
+        (&bad_spiece, "spiece.model: not a SentencePiece model"),
         (&unknown, "unsupported architecture `mamba`"),
         (&wrong_shape, "shape mismatch"),
         (&truncated, "not a readable safetensors file"),

@@ -15,7 +15,13 @@ const REPO: &str = "tiny-org/tiny-bart";
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seq2seq/bart")
+    fixture_named("bart")
+}
+
+fn fixture_named(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/seq2seq")
+        .join(name)
 }
 
 /// The model files of the fixture, by name (not transformers' expected outputs).
@@ -38,8 +44,12 @@ fn files_of(folder: &Path) -> HashMap<String, Vec<u8>> {
 
 /// The first case's text and the output transformers gave for it.
 fn first_case() -> (String, String) {
+    first_case_of(&fixture())
+}
+
+fn first_case_of(folder: &Path) -> (String, String) {
     let expected: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture().join("expected.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(folder.join("expected.json")).unwrap()).unwrap();
     let case = &expected["cases"][0];
     (
         case["text"].as_str().unwrap().to_string(),
@@ -48,12 +58,24 @@ fn first_case() -> (String, String) {
 }
 
 fn summarize(dir: &Path, hf_cache: &Path, extra: &[&str], endpoint: Option<&str>) -> Output {
-    let (text, _) = first_case();
+    summarize_repo(dir, hf_cache, REPO, &first_case().0, extra, endpoint)
+}
+
+/// `abridge summarize --raw --model REPO` of `text`, with `hf_cache` as the Hugging Face
+/// cache and `endpoint` (if any) as the hub.
+fn summarize_repo(
+    dir: &Path,
+    hf_cache: &Path,
+    repo: &str,
+    text: &str,
+    extra: &[&str],
+    endpoint: Option<&str>,
+) -> Output {
     let article = dir.join("article.txt");
     std::fs::write(&article, text).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_abridge"));
     command
-        .args(["summarize", "--raw", "--model", REPO])
+        .args(["summarize", "--raw", "--model", repo])
         .args(extra)
         .arg(&article)
         .env("ABRIDGE_CACHE", dir.join("abridge-cache"))
@@ -171,6 +193,52 @@ fn a_repository_is_downloaded_from_the_hub_verified_then_found_offline() {
     }
     // No hub now: the cache serves.
     assert_summarized(&summarize(dir.path(), &hf, &["--offline"], None));
+}
+
+#[test]
+fn a_repository_in_the_old_layout_is_downloaded_and_summarizes_as_transformers_does() {
+    // As google/pegasus-cnn_dailymail and sshleifer/distilbart-cnn-12-6 are stored: no
+    // tokenizer.json and no safetensors, only the slow tokenizer's files and
+    // pytorch_model.bin.
+    for (name, repo, wanted) in [
+        ("pegasus-legacy", "old-org/tiny-pegasus", "spiece.model"),
+        ("bart-legacy", "old-org/tiny-distilbart", "merges.txt"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let hf = dir.path().join("hf");
+        let folder = fixture_named(name);
+        let files: HashMap<String, Vec<u8>> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter(|file| file != "expected.json")
+            .map(|file| (file.clone(), std::fs::read(folder.join(&file)).unwrap()))
+            .collect();
+        assert!(!files.contains_key("tokenizer.json") && !files.contains_key("model.safetensors"));
+        let endpoint = hub_server::serve(repo, COMMIT, files, HashMap::new());
+        let (text, expected) = first_case_of(&folder);
+        for (extra, endpoint) in [
+            (&[][..], Some(endpoint.as_str())),
+            (&["--offline"][..], None),
+        ] {
+            let output = summarize_repo(dir.path(), &hf, repo, &text, extra, endpoint);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "{name}: {stderr}");
+            assert_eq!(
+                String::from_utf8_lossy(&output.stdout).trim(),
+                expected.trim()
+            );
+        }
+        let snapshot = hf
+            .join(format!("models--{}", repo.replace('/', "--")))
+            .join("snapshots")
+            .join(COMMIT);
+        for file in [wanted, "pytorch_model.bin", "tokenizer_config.json"] {
+            assert!(
+                snapshot.join(file).is_file(),
+                "{name}: {file} is in the cache"
+            );
+        }
+    }
 }
 
 #[test]

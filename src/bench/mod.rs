@@ -108,6 +108,10 @@ pub struct Measurement {
     /// abridge's own (`avx512-vnni-512`, `avx512-vnni-256`, `avx-vnni`, `avx2`), else
     /// `candle`.
     pub kernels: String,
+    /// The weights: `quantized` (GGUF), or a model folder's stored types and what they run
+    /// as (`f32`, `bf16 → f32`).
+    #[serde(default)]
+    pub weights: String,
     /// The machine's CPU (see `device::cpu_name`), whichever device was measured.
     pub cpu: String,
     /// Tokens in the fixed-length generation's prompt.
@@ -228,6 +232,7 @@ fn measure(
         model_mb: round_to(std::fs::metadata(path)?.len() as f64 / 1e6, 1),
         threads: device::threads(),
         kernels: summarizer.kernels().to_string(),
+        weights: summarizer.weights().to_string(),
         cpu: device::cpu_name(),
         prompt_tokens: rounds[0].prompt_tokens,
         gen_tokens: rounds[0].gen_tokens,

@@ -104,6 +104,7 @@ mod tests {
             model_mb: 98.4,
             threads: 2,
             kernels: "avx2".into(),
+            weights: "quantized".into(),
             cpu: "AMD EPYC (family 25, model 1)".into(),
             prompt_tokens: 1032,
             gen_tokens: 128,

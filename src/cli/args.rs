@@ -266,10 +266,11 @@ impl ModelArgs {
         spinner.finish_and_clear();
         if self.verbose {
             eprintln!(
-                "abridge: {} on {}, {} threads, matmul kernels {}, CPU {}",
+                "abridge: {} on {}, {} threads, weights {}, matmul kernels {}, CPU {}",
                 summarizer.spec().name,
                 device::name(summarizer.device()),
                 device::threads(),
+                summarizer.weights(),
                 summarizer.kernels(),
                 device::cpu_name()
             );

@@ -14,6 +14,7 @@
 use super::hub::remove_snapshot_file;
 use super::verify::{path_sidecar, recorded_sha256};
 use super::{io_error, FetchError, FetchOptions};
+use crate::model::{SLOW_TOKENIZERS, SLOW_TOKENIZER_SETTINGS, WEIGHT_FILES};
 use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
 use hf_hub::{Cache, Repo, RepoType};
 use sha1::Sha1;
@@ -106,13 +107,29 @@ impl Files<'_> {
     }
 
     fn require(&self, file: &str) -> Result<PathBuf, FetchError> {
-        self.get(file)?.ok_or_else(|| match self.api {
+        self.get(file)?.ok_or_else(|| self.missing(file))
+    }
+
+    /// Whether every one of `files` is there (each fetched as [`Files::get`] does, up to the
+    /// first that is not).
+    fn all(&self, files: &[&str]) -> Result<bool, FetchError> {
+        for file in files {
+            if self.get(file)?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The error for a file the repository (or, offline, the cache) does not have.
+    fn missing(&self, file: &str) -> FetchError {
+        match self.api {
             Some(_) => self.error(file, "the repository has no such file".to_string()),
             None => FetchError::OfflineRepoMissing {
                 repo: self.id.display(),
                 file: file.to_string(),
             },
-        })
+        }
     }
 }
 
@@ -249,17 +266,46 @@ fn choose_gguf(listed: &[String], quant: Option<&str>) -> Result<String, String>
     }
 }
 
-/// The snapshot folder holding `id`'s model files, fetched where needed.
+/// The snapshot folder holding `id`'s model files, fetched where needed: `config.json`; the
+/// tokenizer (`tokenizer.json`, else a slow tokenizer's `vocab.json` + `merges.txt` or
+/// `spiece.model` with the files that name its special tokens); the optional
+/// `generation_config.json`; the weights (safetensors, else `pytorch_model.bin`, single or
+/// sharded).
 pub fn resolve_repo(id: &RepoId, opts: &FetchOptions) -> Result<PathBuf, FetchError> {
     let files = Files::open(id, opts)?;
     let config = files.require("config.json")?;
-    files.require("tokenizer.json")?;
-    files.get("generation_config.json")?;
-    if files.get("model.safetensors")?.is_none() {
-        let index = files.require("model.safetensors.index.json")?;
-        for shard in shards(&index)? {
-            files.require(&shard)?;
+    if files.get("tokenizer.json")?.is_none() {
+        let mut found = false;
+        for set in SLOW_TOKENIZERS {
+            found = files.all(set)?;
+            if found {
+                break;
+            }
         }
+        if !found {
+            return Err(files.missing("tokenizer.json"));
+        }
+        for name in SLOW_TOKENIZER_SETTINGS {
+            files.get(name)?;
+        }
+    }
+    files.get("generation_config.json")?;
+    let mut weights = false;
+    for (single, index) in WEIGHT_FILES {
+        if files.get(single)?.is_some() {
+            weights = true;
+        } else if let Some(index) = files.get(index)? {
+            for shard in shards(&index)? {
+                files.require(&shard)?;
+            }
+            weights = true;
+        }
+        if weights {
+            break;
+        }
+    }
+    if !weights {
+        return Err(files.missing(WEIGHT_FILES[0].0));
     }
     Ok(config
         .parent()

@@ -22,6 +22,53 @@ pub(super) struct Folder {
     config: Value,
 }
 
+/// The single weight files a folder may hold and the index files of their sharded forms,
+/// in the order they are looked for.
+pub(crate) const WEIGHT_FILES: [(&str, &str); 2] = [
+    ("model.safetensors", "model.safetensors.index.json"),
+    ("pytorch_model.bin", "pytorch_model.bin.index.json"),
+];
+
+/// The tensors of a safetensors file, on `device`.
+fn read_safetensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    candle_core::safetensors::load_buffer(&bytes, device)
+        .map_err(|e| anyhow::anyhow!("{}: not a readable safetensors file ({e})", path.display()))
+}
+
+/// The tensors of a PyTorch checkpoint (`torch.save`'s zip of a pickled state dict), on the
+/// CPU. candle's reader interprets the pickle without running any of it; tensors that claim
+/// more data than the file holds are refused before anything is allocated for them.
+fn read_pytorch(path: &Path) -> Result<Vec<(String, Tensor)>> {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        anyhow::anyhow!(
+            "{}: not a readable PyTorch checkpoint ({e})",
+            path.display()
+        )
+    };
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?
+        .len();
+    let read = || -> candle_core::Result<Vec<(String, Tensor)>> {
+        for info in candle_core::pickle::read_pth_tensor_info(path, false, None)? {
+            let bytes = info.layout.shape().elem_count() as u64 * info.dtype.size_in_bytes() as u64;
+            if bytes > size {
+                candle_core::bail!("tensor {} claims {bytes} bytes", info.name)
+            }
+        }
+        candle_core::pickle::read_all(path)
+    };
+    // A panic in the reader is a malformed file: reported as such, not printed.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(read);
+    std::panic::set_hook(hook);
+    match outcome {
+        Ok(result) => result.map_err(|e| unreadable(&e)),
+        Err(_) => Err(unreadable(&"malformed")),
+    }
+}
+
 /// The JSON in `path`.
 fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path)
@@ -70,34 +117,44 @@ impl Folder {
         path.is_file().then(|| read_json(&path)).transpose()
     }
 
-    /// The tokenizer in `tokenizer.json`.
-    pub(super) fn tokenizer(&self) -> Result<Tokenizer> {
+    /// The tokenizer in `tokenizer.json`, if the folder has one.
+    pub(super) fn tokenizer_json(&self) -> Result<Option<Tokenizer>> {
         let path = self.dir.join("tokenizer.json");
         if !path.is_file() {
-            bail!(
-                "{}: no tokenizer.json (abridge reads tokenizers in that format only)",
-                self.dir.display()
-            );
+            return Ok(None);
         }
         Tokenizer::from_file(&path)
+            .map(Some)
             .map_err(|e| anyhow::anyhow!("{}: cannot read tokenizer ({e})", path.display()))
     }
 
-    /// The safetensors files holding the weights: `model.safetensors`, or the shards that
-    /// `model.safetensors.index.json` maps tensors to.
+    /// The files holding the weights: `model.safetensors`, or the shards that
+    /// `model.safetensors.index.json` maps tensors to; where there are none, PyTorch's
+    /// `pytorch_model.bin` or the shards of `pytorch_model.bin.index.json`.
     pub(super) fn weight_files(&self) -> Result<Vec<PathBuf>> {
-        let single = self.dir.join("model.safetensors");
-        if single.is_file() {
-            return Ok(vec![single]);
+        for (single, index) in WEIGHT_FILES {
+            if self.dir.join(single).is_file() {
+                return Ok(vec![self.dir.join(single)]);
+            }
+            let index = self.dir.join(index);
+            if index.is_file() {
+                return self.shards(&index);
+            }
         }
-        let index = self.dir.join("model.safetensors.index.json");
-        if !index.is_file() {
-            bail!(
-                "{}: no model.safetensors or model.safetensors.index.json",
-                self.dir.display()
-            );
-        }
-        let shards: BTreeSet<String> = read_json(&index)?
+        bail!(
+            "{}: no weights ({} expected)",
+            self.dir.display(),
+            WEIGHT_FILES
+                .iter()
+                .flat_map(|(single, index)| [*single, *index])
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+
+    /// The shard files `index` maps tensors to.
+    fn shards(&self, index: &Path) -> Result<Vec<PathBuf>> {
+        let shards: BTreeSet<String> = read_json(index)?
             .get("weight_map")
             .and_then(Value::as_object)
             .with_context(|| format!("{}: no `weight_map`", index.display()))?
@@ -119,17 +176,25 @@ impl Folder {
             .collect()
     }
 
-    /// Every weight as f32 on `device`, for a model to take by name and shape.
-    pub(super) fn weights(&self, device: &Device) -> Result<VarBuilder<'static>> {
+    /// Every weight as f32 on `device`, for a model to take by name and shape, with the
+    /// types they were stored in (`bf16 → f32` when converted).
+    pub(super) fn weights(&self, device: &Device) -> Result<(VarBuilder<'static>, String)> {
         let mut tensors: HashMap<String, Tensor> = HashMap::new();
         for path in self.weight_files()? {
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
-            let loaded = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
-                anyhow::anyhow!("{}: not a readable safetensors file ({e})", path.display())
-            })?;
-            tensors.extend(loaded);
+            match path.extension().is_some_and(|e| e == "bin") {
+                true => tensors.extend(read_pytorch(&path)?),
+                false => tensors.extend(read_safetensors(&path, device)?),
+            }
         }
-        Ok(VarBuilder::from_tensors(tensors, DType::F32, device))
+        let stored: BTreeSet<&str> = tensors.values().map(|t| t.dtype().as_str()).collect();
+        let stored = stored.into_iter().collect::<Vec<_>>().join("+");
+        let precision = match stored == DType::F32.as_str() {
+            true => stored,
+            false => format!("{stored} → {}", DType::F32.as_str()),
+        };
+        Ok((
+            VarBuilder::from_tensors(tensors, DType::F32, device),
+            precision,
+        ))
     }
 }

@@ -17,13 +17,16 @@ mod pegasus;
 mod phi3;
 mod qwen3;
 mod registry;
+mod slow_tokenizer;
 mod t5;
 pub mod tokens;
 
 pub use chat::{render as render_chat_template, ChatFormat};
 pub use folder::CONFIG;
+pub(crate) use folder::WEIGHT_FILES;
 pub use generation_config::{EarlyStoppingSetting, GenerationConfig, TokenIds};
 pub use registry::{Family, FileKind, UnknownFamily};
+pub(crate) use slow_tokenizer::{SETTINGS_FILES as SLOW_TOKENIZER_SETTINGS, SLOW_TOKENIZERS};
 
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file;
@@ -162,6 +165,9 @@ pub struct LoadedModel {
     pub chat: Option<ChatFormat>,
     /// Which kernels run its matmuls (an `Isa` name, or `candle`).
     pub kernels: &'static str,
+    /// What its weights are: `quantized` (GGUF), or a folder's stored types and what they
+    /// run as (`f32`, `bf16 → f32`).
+    pub weights: String,
 }
 
 /// The family of a GGUF file's content, from its `general.architecture`.
@@ -218,6 +224,7 @@ pub fn load(path: &Path, device: &Device) -> Result<LoadedModel> {
         generation: None,
         chat,
         kernels: crate::kernels::quantized_matmul_kernels(device),
+        weights: "quantized".to_string(),
     })
 }
 
@@ -226,10 +233,11 @@ fn load_folder(dir: &Path, device: &Device) -> Result<LoadedModel> {
     let folder = folder::Folder::open(dir)?;
     let family =
         Family::from_name(folder.model_type()?).with_context(|| dir.display().to_string())?;
-    let tokenizer = tokens::literal_specials(folder.tokenizer()?);
+    let tokenizer = tokens::literal_specials(slow_tokenizer::of_folder(&folder, family)?);
     let generation = GenerationConfig::of_folder(&folder)?;
+    let (vars, weights) = folder.weights(device)?;
     let network = family
-        .load_folder(&folder, device)
+        .load_folder(&folder, vars, device)
         .with_context(|| format!("{}: cannot load {family} model", folder.dir().display()))?;
     Ok(LoadedModel {
         network,
@@ -239,5 +247,6 @@ fn load_folder(dir: &Path, device: &Device) -> Result<LoadedModel> {
         chat: None,
         // Safetensors weights are not quantized: candle's matmuls run them.
         kernels: "candle",
+        weights,
     })
 }

@@ -16,6 +16,7 @@ use super::{gemma3, pegasus, phi3, qwen3, LanguageModel};
 use anyhow::{bail, Result};
 use candle_core::quantized::gguf_file;
 use candle_core::Device;
+use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::fs::File;
@@ -147,10 +148,12 @@ impl Family {
         }
     }
 
-    /// Builds the network of this family from a model folder on `device`.
+    /// Builds the network of this family from a model folder's config and `weights` on
+    /// `device`.
     pub(super) fn load_folder(
         self,
         folder: &Folder,
+        weights: VarBuilder<'static>,
         device: &Device,
     ) -> Result<Box<dyn LanguageModel>> {
         let shape = match self {
@@ -159,18 +162,13 @@ impl Family {
             Family::Pegasus => pegasus::SHAPE,
             Family::T5 => {
                 let config: t5::Config = folder.config()?;
-                return Ok(Box::new(T5::load(
-                    &config,
-                    folder.weights(device)?,
-                    device,
-                )?));
+                return Ok(Box::new(T5::load(&config, weights, device)?));
             }
             Family::Qwen2 | Family::Llama | Family::Qwen3 | Family::Gemma3 | Family::Phi3 => {
                 bail!("{self} models are read from GGUF files, not model folders")
             }
         };
         let config: bart::Config = folder.config()?;
-        let weights = folder.weights(device)?;
         Ok(Box::new(Bart::load(&config, shape, weights, device)?))
     }
 

@@ -378,6 +378,11 @@ impl Summarizer {
         self.model.kernels
     }
 
+    /// What the model's weights are and what they run as (see [`LoadedModel::weights`]).
+    pub fn weights(&self) -> &str {
+        &self.model.weights
+    }
+
     pub fn device(&self) -> &Device {
         &self.device
     }
