@@ -32,6 +32,12 @@ impl ModelSourceArgs {
     pub fn resolve(&self) -> Result<(ModelSpec, PathBuf)> {
         provision::resolve(self.model.as_deref(), self.offline)
     }
+
+    /// Whether nothing may be downloaded: `--offline`, `ABRIDGE_OFFLINE=1` or
+    /// `HF_HUB_OFFLINE=1`.
+    pub fn offline(&self) -> bool {
+        crate::fetch::FetchOptions::from_env(self.offline).offline
+    }
 }
 
 /// How fast the model runs; these do not change what it writes.

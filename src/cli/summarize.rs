@@ -6,13 +6,13 @@ use super::args::{ModelArgs, SummaryArgs, SUMMARIZE_DEFAULTS};
 use super::{is_broken_pipe, spinner, INTERRUPTED};
 use crate::batch::{self, Destination, OutputFolder, Recipe, Shard, Tally};
 use crate::error::RequestError;
-use crate::input::{self, Article, InputError, Selection};
+use crate::input::{self, Article, Fetching, InputError, Selection};
 use crate::output::{self, Summary};
 use crate::summarize::{Summarizer, SummaryOptions};
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,7 +31,8 @@ enum OutputFormat {
 
 #[derive(Debug, Args)]
 pub(super) struct SummarizeArgs {
-    /// Articles (.txt, .md, .html) or folders of them; none or `-` reads standard input.
+    /// Articles (.txt, .md, .html), folders of them, or web pages (http:// or https://
+    /// URLs); none or `-` reads standard input.
     paths: Vec<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
@@ -68,6 +69,11 @@ pub(super) struct SummarizeArgs {
     #[arg(long, value_name = "MB", default_value_t = input::DEFAULT_MAX_INPUT_BYTES >> 20,
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     max_input_mb: u64,
+    /// The longest a web page's download may take, in seconds.
+    #[arg(long, value_name = "SECONDS",
+          default_value_t = input::DEFAULT_FETCH_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    fetch_timeout: u64,
 }
 
 impl SummarizeArgs {
@@ -80,23 +86,40 @@ impl SummarizeArgs {
     }
 }
 
-/// The articles named on the command line, read and cleaned; standard input when none.
+/// Whether a command-line path names a web page.
+fn is_url(path: &Path) -> bool {
+    path.to_str().is_some_and(input::is_url)
+}
+
+/// The articles named on the command line, read and cleaned, in order: web pages fetched,
+/// files read, folders walked; standard input when none.
 fn read_inputs(
     paths: &[PathBuf],
     globs: &[String],
-    max_bytes: u64,
+    fetching: Fetching,
 ) -> Result<Vec<Result<Article, InputError>>> {
+    let max_bytes = fetching.max_bytes;
     if paths.is_empty() || paths.iter().all(|p| p.as_os_str() == "-") {
         return Ok(vec![input::read_stdin(max_bytes)]);
     }
     if paths.iter().any(|p| p.as_os_str() == "-") {
         return Err(RequestError("`-` (standard input) cannot be mixed with paths".into()).into());
     }
-    let files = input::find_articles(paths, &Selection::new(globs, None)?)?;
-    Ok(files
-        .iter()
-        .map(|f| input::read_path(&f.path, max_bytes))
-        .collect())
+    let selection = Selection::new(globs, None)?;
+    let mut articles = Vec::new();
+    // Each run of file paths is walked together, so that a file named twice is read once.
+    for run in paths.chunk_by(|a, b| is_url(a) == is_url(b)) {
+        if is_url(&run[0]) {
+            articles.extend(
+                run.iter()
+                    .map(|url| input::read_url(&url.to_string_lossy(), fetching)),
+            );
+            continue;
+        }
+        let files = input::find_articles(run, &selection)?;
+        articles.extend(files.iter().map(|f| input::read_path(&f.path, max_bytes)));
+    }
+    Ok(articles)
 }
 
 pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
@@ -107,7 +130,12 @@ pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
     if args.shard.is_some() {
         return Err(RequestError("--shard needs --out or --format jsonl".into()).into());
     }
-    let inputs = read_inputs(&args.paths, &args.glob, args.max_input_mb << 20)?;
+    let fetching = Fetching {
+        max_bytes: args.max_input_mb << 20,
+        offline: args.model.source.offline(),
+        timeout: std::time::Duration::from_secs(args.fetch_timeout),
+    };
+    let inputs = read_inputs(&args.paths, &args.glob, fetching)?;
     if let [Err(_)] = inputs.as_slice() {
         // A single unusable input is an input error.
         let err = inputs.into_iter().next().expect("one input").unwrap_err();
@@ -182,6 +210,14 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
         let message =
             "a batch (--out or --format jsonl) reads files and folders, not standard input";
         return Err(RequestError(message.into()).into());
+    }
+    if let Some(url) = args.paths.iter().find(|path| is_url(path)) {
+        let message = format!(
+            "{}: web pages are summarized to standard output (text or --format json); a batch \
+             (--out or --format jsonl) reads files and folders",
+            url.display()
+        );
+        return Err(RequestError(message).into());
     }
     if let Some(out) = &args.out {
         batch::check_out_folder(out, &args.paths)?;

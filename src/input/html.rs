@@ -1,7 +1,8 @@
-//! The readable text of an HTML page: blocks become paragraphs, page chrome (navigation,
-//! headers, footers, scripts, hidden elements) is left out.
+//! The readable text of an HTML page: its main content where the page marks it (the longest
+//! `<article>`, else `<main>`), blocks become paragraphs, page chrome (navigation, headers,
+//! footers, scripts, hidden elements) is left out.
 
-use scraper::{ElementRef, Html, Node};
+use scraper::{ElementRef, Html, Node, Selector};
 
 /// Elements whose content is never article text.
 const SKIPPED_ELEMENTS: &[&str] = &[
@@ -57,7 +58,7 @@ pub(super) fn html_to_text(html: &str) -> String {
     let document = Html::parse_document(html);
     let mut text = String::new();
     let mut preformatted_depth = 0usize;
-    let mut steps = vec![Step::Enter(document.root_element())];
+    let mut steps = vec![Step::Enter(main_content(&document))];
     while let Some(step) = steps.pop() {
         match step {
             Step::Enter(element) => {
@@ -99,6 +100,34 @@ pub(super) fn html_to_text(html: &str) -> String {
         }
     }
     text
+}
+
+/// The element holding the page's main content: the `<article>` with the most text (a news
+/// page's story, not the teasers beside it) when it holds at least a third of the text
+/// around it, else `<main>` (or `role="main"`), else the whole document. Elements inside
+/// page chrome are never chosen.
+fn main_content(document: &Html) -> ElementRef<'_> {
+    let outside_chrome = |element: &ElementRef<'_>| {
+        !element
+            .ancestors()
+            .filter_map(ElementRef::wrap)
+            .any(is_page_chrome)
+            && !is_page_chrome(*element)
+    };
+    let text_length =
+        |element: &ElementRef<'_>| -> usize { element.text().map(|t| t.trim().len()).sum() };
+    let select = |selector: &str| -> Vec<ElementRef<'_>> {
+        let selector = Selector::parse(selector).expect("a valid selector");
+        document.select(&selector).filter(outside_chrome).collect()
+    };
+    let around = select("main, [role=main]")
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| document.root_element());
+    match select("article").into_iter().max_by_key(text_length) {
+        Some(article) if 3 * text_length(&article) >= text_length(&around) => article,
+        _ => around,
+    }
 }
 
 fn is_page_chrome(element: ElementRef<'_>) -> bool {

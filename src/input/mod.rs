@@ -1,5 +1,6 @@
-//! Reading input articles and turning them into clean prose: files, standard input and the
-//! articles found under folders ([`discover`]), binary and encoding checks, HTML
+//! Reading input articles and turning them into clean prose: files, standard input, web
+//! pages ([`web`]) and the articles found under folders ([`discover`]), binary and encoding
+//! checks, HTML
 //! ([`html`]) and Markdown ([`markdown`]) text extraction, and cleaning ([`clean`]:
 //! normalised whitespace and punctuation, scraped boilerplate removed).
 
@@ -8,8 +9,10 @@ mod decode;
 mod discover;
 mod html;
 mod markdown;
+mod web;
 
 pub use discover::{find_articles, Input, Selection};
+pub use web::{is_url, read_url, Fetching, DEFAULT_TIMEOUT as DEFAULT_FETCH_TIMEOUT};
 
 use clean::clean;
 use html::html_to_text;
@@ -76,6 +79,10 @@ pub enum InputProblem {
     },
     PermissionDenied,
     NotFound,
+    /// A web page named while offline.
+    Offline,
+    /// A web server's answer other than success.
+    HttpStatus(u16),
     IsDirectory,
     NoArticles,
     /// Fewer words of prose than a summary needs (`crate::guard::not_prose`).
@@ -110,6 +117,9 @@ impl fmt::Display for InputProblem {
                     *most as f64 / 10.0
                 )
             }
+            InputProblem::HttpStatus(status) => {
+                return write!(formatter, "the server answered HTTP {status}")
+            }
             _ => {}
         }
         if let InputProblem::TooLarge { max_bytes } = self {
@@ -125,9 +135,11 @@ impl fmt::Display for InputProblem {
             InputProblem::Undecodable => "not text in the encoding it declares",
             InputProblem::PermissionDenied => "permission denied",
             InputProblem::NotFound => "not found",
+            InputProblem::Offline => "a web page, not fetched offline (--offline, ABRIDGE_OFFLINE)",
             InputProblem::IsDirectory => "is a directory",
             InputProblem::NoArticles => "no articles found in directory",
             InputProblem::TooLarge { .. }
+            | InputProblem::HttpStatus(_)
             | InputProblem::FewWords { .. }
             | InputProblem::Code { .. } => unreachable!("written above"),
         })
