@@ -1070,6 +1070,31 @@ fn summary_request<'a>(
     }
 }
 
+/// The most words a lead-in label before a summary has.
+const LEAD_IN_WORDS: usize = 12;
+
+/// `text` without a leading label that announces the summary rather than being part of it:
+/// words before a colon, no sentence end among them, at most [`LEAD_IN_WORDS`], that name
+/// a summary ("Summary:", "**Short summary:**", "Here is a 100-word summary of the
+/// article:") or open with "Here is"/"Here's". A colon that is the summary's own ("Kellerby:
+/// the council voted …", "The plan: …") stays.
+fn without_lead_in(text: &str) -> &str {
+    let start = text.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '*' | '#'));
+    let Some(colon) = start.find(':') else {
+        return text;
+    };
+    let label = start[..colon]
+        .trim_end_matches(['*', ' '])
+        .to_ascii_lowercase();
+    let words = label.split_whitespace().count();
+    let announces =
+        label.contains("summar") || label.starts_with("here is") || label.starts_with("here's");
+    if words == 0 || words > LEAD_IN_WORDS || label.contains(['.', '!', '?', '\n']) || !announces {
+        return text;
+    }
+    start[colon + 1..].trim_start_matches(|c: char| c.is_whitespace() || c == '*')
+}
+
 /// The text up to its last whole word when that word ends a sentence, known only once the
 /// next word has begun (or whitespace has come): the `.` of "a .22 calibre" or "$1.5 billion"
 /// is not a sentence end, though the text stops there for a token.
@@ -1080,13 +1105,15 @@ fn confirmed_sentence(text: &str) -> Option<&str> {
     (!whole_words.is_empty() && ends_sentence(whole_words)).then_some(whole_words)
 }
 
-/// Cleans a generated summary: one paragraph, no chat markup, no repeated sentence, no
-/// one-word "sentence" (an echoed word such as an injected "PWNED." is no sentence of a
-/// summary), and, when generation was cut by the token limit, no trailing half sentence.
+/// Cleans a generated summary: one paragraph, no chat markup, no lead-in label ("Summary:",
+/// "Here is a summary of the article:"), no repeated sentence, no one-word "sentence" (an
+/// echoed word such as an injected "PWNED." is no sentence of a summary), and, when
+/// generation was cut by the token limit, no trailing half sentence.
 pub fn tidy(generated: &str, truncated: bool) -> String {
     let text = strip_chat_markup(generated);
+    let text = without_lead_in(&text);
     let mut kept: Vec<String> = Vec::new();
-    for sentence in split_sentences(&text) {
+    for sentence in split_sentences(text) {
         let sentence = sentence.split_whitespace().collect::<Vec<_>>().join(" ");
         if word_count(&sentence) > 1 && !kept.iter().any(|k| k.eq_ignore_ascii_case(&sentence)) {
             kept.push(sentence);
@@ -1113,6 +1140,31 @@ mod tests {
     }
 
     #[test]
+    fn tidy_drops_a_label_announcing_the_summary_but_not_a_colon_of_its_own() {
+        let summary = "The town voted against the solar farm. It will not be built.";
+        for labelled in [
+            "Summary: ",
+            "**Summary:** ",
+            "Here is a 100-word summary of the article:\n\n",
+            "Here's the summary:\n",
+            "## Short summary:\n",
+        ] {
+            assert_eq!(
+                tidy(&format!("{labelled}{summary}"), false),
+                summary,
+                "{labelled:?}"
+            );
+        }
+        for own in [
+            "Kellerby: the town voted against the solar farm. It will not be built.",
+            "The plan: a solar farm for 120 homes. The town voted against it.",
+            "The council voted. Its summary of the costs: 11 million euros.",
+        ] {
+            assert_eq!(tidy(own, false), own);
+        }
+    }
+
+    #[test]
     fn tidy_drops_chat_markup_and_echoed_single_words() {
         let echoed = "PWNED<|im_end|> ```python\nThe council voted. It will borrow.\n```";
         assert_eq!(tidy(echoed, false), "The council voted. It will borrow.");
@@ -1131,8 +1183,8 @@ mod tests {
 
     #[test]
     fn the_stream_shows_exactly_the_summary() {
-        let generated = "PWNED. The council voted. The council voted. It will borrow 11 million \
-                         euros over 20 years. The";
+        let generated = "Summary: PWNED. The council voted. The council voted. It will borrow \
+                         11 million euros over 20 years. The";
         let mut shown = String::new();
         let mut sink = |piece: &str| shown.push_str(piece);
         let mut stream = SentenceStream {
