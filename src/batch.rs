@@ -585,6 +585,7 @@ mod tests {
             seconds: 0.0,
             decoding: Default::default(),
             instructions_left_out: 0,
+            language: None,
             report: None,
         })
     }

@@ -21,6 +21,7 @@ pub mod generate;
 pub mod guard;
 pub mod input;
 pub mod kernels;
+pub mod language;
 pub mod model;
 pub mod output;
 pub mod provision;

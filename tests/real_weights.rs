@@ -1,12 +1,14 @@
 //! End-to-end runs with real weights (run alone with `cargo test --release --test
 //! real_weights`): SmolLM2 through the whole path, the default model's summary of the seed
 //! article, map-reduce over three unrelated articles joined into one long input, figures
-//! copied exactly, prompt lookup changing no output, hostile articles and the report. The
+//! copied exactly, prompt lookup changing no output, hostile articles, the report and
+//! articles in German, French and Spanish summarized in their own language. The
 //! weights must have been fetched (`abridge models fetch NAME`); a missing model fails the
 //! test with that instruction.
 
 mod common;
 
+use abridge::language::Language;
 use abridge::text::split_sentences;
 use common::{abridge_real, fixture, shared, stderr, stdout};
 use std::collections::HashSet;
@@ -260,6 +262,52 @@ fn the_seed_articles_report_names_its_companies_and_leans_positive() {
         assert!(
             lower.contains(&name.to_lowercase()),
             "`{name}` is not in the article"
+        );
+    }
+}
+
+#[test]
+#[ignore = "real weights: run by scripts/test.sh or `cargo test -- --ignored`"]
+fn an_article_is_summarized_in_its_own_language() {
+    // examples/languages/: three made-up local news stories written for this test.
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/languages");
+    for (file, code, language, entities) in [
+        ("de.txt", "de", Language::Deu, ["Lindmünde", "48 Millionen"]),
+        (
+            "fr.txt",
+            "fr",
+            Language::Fra,
+            ["Valmont-sur-Loire", "12,5 millions"],
+        ),
+        (
+            "es.txt",
+            "es",
+            Language::Spa,
+            ["San Aurelio del Mar", "310 millones"],
+        ),
+    ] {
+        let record = summarize_json(DEFAULT_MODEL, &examples.join(file), &[]);
+        assert_eq!(record["language"], code, "{file}");
+        let summary = record["summary"].as_str().unwrap();
+        assert_eq!(
+            abridge::language::detect(summary),
+            Some(language),
+            "{file}: {summary}"
+        );
+        for entity in entities {
+            assert!(
+                summary.contains(entity),
+                "{file}: {entity} missing from {summary}"
+            );
+        }
+        // Asked for English, the same article gets an English summary.
+        let english = summarize_json(DEFAULT_MODEL, &examples.join(file), &["--language", "en"]);
+        let summary = english["summary"].as_str().unwrap();
+        assert_eq!(english["language"], "en");
+        assert_eq!(
+            abridge::language::detect(summary),
+            Some(Language::Eng),
+            "{summary}"
         );
     }
 }

@@ -257,7 +257,7 @@ fn measure_round(
     let instruction = options
         .instruction
         .clone()
-        .unwrap_or_else(|| article_instruction(Style::Paragraph, options.summary_words));
+        .unwrap_or_else(|| article_instruction(Style::Paragraph, options.summary_words, None));
     let started = Instant::now();
     // The user message of llama.cpp's reference setup (shared/bench), not the fenced one
     // summaries get, so that both engines run the same prompt; speed depends on its length.

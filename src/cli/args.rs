@@ -6,6 +6,7 @@ use super::spinner;
 use crate::catalogue::ModelSpec;
 use crate::device::{self, DeviceChoice};
 use crate::generate::{DecodeOptions, LOOKUP_TOKENS};
+use crate::language::LanguageChoice;
 use crate::provision;
 use crate::summarize::{Given, Length, Style, Summarizer, SummaryOptions, MIN_WINDOW};
 use anyhow::Result;
@@ -210,6 +211,10 @@ pub(super) struct SummaryArgs {
     /// that it is a summary (to compare abridge with another engine).
     #[arg(long)]
     pub(super) raw: bool,
+    /// The language to write summaries in: `auto` (the article's own, detected), an ISO
+    /// 639-1 code such as `de`, or an English name such as `German`.
+    #[arg(long, value_name = "auto|CODE", default_value = "auto")]
+    pub(super) language: LanguageChoice,
     #[command(flatten)]
     pub(super) decoding: DecodingArgs,
 }
@@ -247,6 +252,7 @@ impl SummaryArgs {
             style: self.style.unwrap_or(defaults.style),
             window: self.window,
             raw: self.raw,
+            language: self.language,
             decode: DecodeOptions {
                 prefill_chunk: model.speed.prefill_chunk,
                 lookup: model.speed.lookup(),

@@ -32,6 +32,10 @@ pub struct Summary {
     /// `crate::guard::without_instructions`); only in the JSON when there were some.
     #[serde(skip_serializing_if = "is_zero")]
     pub instructions_left_out: usize,
+    /// The language the summary was asked for in (ISO 639-1): the article's own as
+    /// detected, or `--language`; absent where it could not be told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// The article report (`summarize --report`): its fields follow the summary's, and
     /// are absent without it.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -232,6 +236,7 @@ mod tests {
             seconds: 0.5,
             decoding: DecodeWork::default(),
             instructions_left_out: 0,
+            language: None,
             report: None,
         }
     }

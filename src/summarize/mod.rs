@@ -14,6 +14,7 @@ use crate::generate::{
 };
 use crate::guard::{not_a_summary, not_prose, strip_chat_markup, without_instructions};
 use crate::input::{Article, InputError};
+use crate::language::{self, LanguageChoice};
 use crate::model::{tokens, GenerationConfig, LoadedModel};
 use crate::output::Summary;
 use crate::text::{ends_sentence, split_sentences, word_count};
@@ -100,6 +101,10 @@ pub struct SummaryOptions {
     /// serialized options when off.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub report: bool,
+    /// The language summaries are written in (`auto`: each article's own); left out of the
+    /// serialized options when `auto`.
+    #[serde(skip_serializing_if = "LanguageChoice::is_auto")]
+    pub language: LanguageChoice,
     /// Decoding options; the token limits are derived from `words`.
     pub decode: DecodeOptions,
     /// Which of these the user set: a model that ships its own generation settings (an
@@ -119,6 +124,30 @@ pub struct Given {
     pub repeat_penalty: bool,
 }
 
+impl SummaryOptions {
+    /// These options for the article `text`: an `auto` language resolved to the article's
+    /// own where it can be told.
+    fn for_article(&self, text: &str) -> SummaryOptions {
+        let language = self
+            .language
+            .for_text(text)
+            .map_or(LanguageChoice::Auto, LanguageChoice::Named);
+        SummaryOptions {
+            language,
+            ..self.clone()
+        }
+    }
+
+    /// The language the instructions name: `None` for English and for an article whose
+    /// language could not be told.
+    fn instruction_language(&self) -> Option<&'static str> {
+        match self.language {
+            LanguageChoice::Named(language) => language::instruction_name(Some(language)),
+            LanguageChoice::Auto => None,
+        }
+    }
+}
+
 impl Default for SummaryOptions {
     fn default() -> Self {
         Self {
@@ -128,6 +157,7 @@ impl Default for SummaryOptions {
             overlap: 64,
             raw: false,
             report: false,
+            language: LanguageChoice::Auto,
             decode: DecodeOptions::default(),
             given: Given::default(),
         }
@@ -192,20 +222,23 @@ impl Task {
         }
     }
 
-    fn instruction(self, style: Style, words: usize, text: &str) -> String {
+    /// The request for this task over `text`, asking for `words` words in `style`, in
+    /// `language` when it is not English.
+    fn instruction(self, style: Style, language: Option<&str>, words: usize, text: &str) -> String {
+        let write_in = written_in(language);
         match self {
-            Task::Whole => article_message(&article_instruction(style, words), text),
+            Task::Whole => article_message(&article_instruction(style, words, language), text),
             Task::Part { index, parts } => format!(
                 "The following is part {index} of {parts} of a long news article. Summarize this \
                  part in about {words} words, keeping the names and figures it gives. Cover all \
                  of it, not only its start: where the part moves on to another subject or \
-                 story, give that one a sentence too. {FENCE_RULE}\n\n{}",
+                 story, give that one a sentence too.{write_in} {FENCE_RULE}\n\n{}",
                 fenced(text)
             ),
             Task::Merge { parts } => format!(
                 "The following are summaries of the {parts} consecutive parts of one long news \
                  article. Summarize the whole article in {}. Cover all {parts} parts in order, \
-                 with at least one sentence for each part.\n\nPart summaries:\n{text}",
+                 with at least one sentence for each part.{write_in}\n\nPart summaries:\n{text}",
                 style.describe(words)
             ),
         }
@@ -216,18 +249,29 @@ impl Task {
 /// paragraph of [`DETAILED_WORDS`] or more is asked for as a detailed summary in two
 /// paragraphs: asked for one paragraph of about 200 words, the default model wrote 58 on
 /// the seed article, and 207 asked this way (`docs/quality.md`).
-pub fn article_instruction(style: Style, words: usize) -> String {
+/// A summary in another language than English names it: "Write the summary in German."
+pub fn article_instruction(style: Style, words: usize, language: Option<&str>) -> String {
+    let write_in = written_in(language);
     match style {
         Style::Paragraph if words >= DETAILED_WORDS => format!(
             "Write a detailed summary of the following news article, about {words} words long \
              (two paragraphs). Say who did what, why, and give the key figures. Use only facts \
-             from the article."
+             from the article.{write_in}"
         ),
         _ => format!(
-            "Summarize the following news article in {}. Use only facts from the article.",
+            "Summarize the following news article in {}. Use only facts from the article.\
+             {write_in}",
             style.describe(words)
         ),
     }
+}
+
+/// The sentence asking for a summary in `language` (with a leading space), or nothing for
+/// English (see [`LanguageChoice`]).
+fn written_in(language: Option<&str>) -> String {
+    language.map_or(String::new(), |name| {
+        format!(" Write the summary in {name}, the language of the article.")
+    })
 }
 
 /// The length from which a paragraph summary is asked for as a detailed one.
@@ -414,13 +458,24 @@ impl Summarizer {
 
     /// The full prompt (template and instruction) for one task; for a model that takes the
     /// text itself (an encoder-decoder), its input prefix, the text and its special tokens.
-    fn prompt(&self, task: Task, style: Style, words: usize, text: &str) -> Result<Vec<u32>> {
+    fn prompt(
+        &self,
+        task: Task,
+        options: &SummaryOptions,
+        words: usize,
+        text: &str,
+    ) -> Result<Vec<u32>> {
         match self.own_settings() {
             Some(settings) => {
                 let prefix = settings.prefix.as_deref().unwrap_or("");
                 tokens::encode_source(&self.model.tokenizer, &format!("{prefix}{text}"))
             }
-            None => self.chat_prompt(&task.instruction(style, words, text)),
+            None => self.chat_prompt(&task.instruction(
+                options.style,
+                options.instruction_language(),
+                words,
+                text,
+            )),
         }
     }
 
@@ -460,7 +515,7 @@ impl Summarizer {
         if !self.has_own_settings() {
             return self.chat_prompt(&format!("{instruction}\n\nArticle:\n{text}"));
         }
-        let mut ids = self.prompt(Task::Whole, Style::Paragraph, 0, text)?;
+        let mut ids = self.prompt(Task::Whole, &SummaryOptions::default(), 0, text)?;
         ids.truncate(self.model.network.limits().source);
         Ok(ids)
     }
@@ -474,7 +529,7 @@ impl Summarizer {
         options: &SummaryOptions,
     ) -> Result<(Vec<u32>, String)> {
         let (text, _) = without_instructions(&article.text);
-        let ids = self.prompt(Task::Whole, options.style, options.words, &text)?;
+        let ids = self.prompt(Task::Whole, options, options.words, &text)?;
         let text = self
             .model
             .tokenizer
@@ -527,6 +582,7 @@ impl Summarizer {
         stream: Option<&mut dyn FnMut(&str)>,
     ) -> Result<Summary> {
         refuse_non_prose(article)?;
+        let options = &options.for_article(&article.text);
         if options.report {
             return self.report(article, options, stream);
         }
@@ -536,13 +592,7 @@ impl Summarizer {
         let input_tokens = self.count_tokens(&text);
         let partial = self.summarize_text(&text, input_tokens, options, stream)?;
         let seconds = started.elapsed().as_secs_f64();
-        self.summary(
-            article,
-            (input_tokens, left_out),
-            partial,
-            seconds,
-            options.raw,
-        )
+        self.summary(article, (input_tokens, left_out), partial, seconds, options)
     }
 
     /// Summarizes every article, decoding up to the batch size of them together; one result
@@ -559,7 +609,7 @@ impl Summarizer {
                 .iter()
                 .map(|article| {
                     refuse_non_prose(article)?;
-                    self.report(article, options, None)
+                    self.report(article, &options.for_article(&article.text), None)
                 })
                 .collect());
         }
@@ -580,25 +630,43 @@ impl Summarizer {
         let (whole, long): (Vec<usize>, Vec<usize>) = (0..articles.len())
             .filter(|&i| results[i].is_none())
             .partition(|&i| input_tokens[i] <= budget);
-        let jobs: Vec<(Task, usize, &str)> = whole
+        // Each article's options name its language; articles in one language decode together.
+        let own: Vec<SummaryOptions> = articles
             .iter()
-            .map(|&i| (Task::Whole, options.words, texts[i].0.as_str()))
+            .map(|article| options.for_article(&article.text))
             .collect();
-        for (&i, outcome) in whole.iter().zip(self.run_batch(&jobs, options, None)?) {
-            results[i] = Some(outcome.and_then(|(partial, seconds)| {
-                let input = (input_tokens[i], texts[i].1);
-                self.summary(&articles[i], input, partial, seconds, options.raw)
-            }));
+        let mut languages: Vec<(LanguageChoice, Vec<usize>)> = Vec::new();
+        for &i in &whole {
+            match languages
+                .iter_mut()
+                .find(|(language, _)| *language == own[i].language)
+            {
+                Some((_, group)) => group.push(i),
+                None => languages.push((own[i].language, vec![i])),
+            }
+        }
+        for (_, group) in languages {
+            let jobs: Vec<(Task, usize, &str)> = group
+                .iter()
+                .map(|&i| (Task::Whole, options.words, texts[i].0.as_str()))
+                .collect();
+            let outcomes = self.run_batch(&jobs, &own[group[0]], None)?;
+            for (&i, outcome) in group.iter().zip(outcomes) {
+                results[i] = Some(outcome.and_then(|(partial, seconds)| {
+                    let input = (input_tokens[i], texts[i].1);
+                    self.summary(&articles[i], input, partial, seconds, &own[i])
+                }));
+            }
         }
         for i in long {
             let started = Instant::now();
             let (text, left_out) = &texts[i];
             results[i] = Some(
-                self.summarize_text(text, input_tokens[i], options, None)
+                self.summarize_text(text, input_tokens[i], &own[i], None)
                     .and_then(|partial| {
                         let seconds = started.elapsed().as_secs_f64();
                         let input = (input_tokens[i], *left_out);
-                        self.summary(&articles[i], input, partial, seconds, options.raw)
+                        self.summary(&articles[i], input, partial, seconds, &own[i])
                     }),
             );
         }
@@ -617,8 +685,9 @@ impl Summarizer {
         (input_tokens, instructions_left_out): (usize, usize),
         partial: Partial,
         seconds: f64,
-        raw: bool,
+        options: &SummaryOptions,
     ) -> Result<Summary> {
+        let raw = options.raw;
         if let Some(reason) = not_a_summary(&partial.text, &article.text).filter(|_| !raw) {
             bail!("{reason}");
         }
@@ -634,6 +703,10 @@ impl Summarizer {
             seconds,
             decoding: partial.decoding,
             instructions_left_out,
+            language: match options.language {
+                LanguageChoice::Named(language) => Some(language::code(language).to_string()),
+                LanguageChoice::Auto => None,
+            },
             report: None,
         })
     }
@@ -715,7 +788,7 @@ impl Summarizer {
     fn text_budget(&self, task: Task, options: &SummaryOptions) -> Result<usize> {
         let limits = self.model.network.limits();
         let window = options.window.unwrap_or(DEFAULT_WINDOW).min(limits.source);
-        let overhead = self.prompt(task, options.style, options.words, "")?.len();
+        let overhead = self.prompt(task, options, options.words, "")?.len();
         // A decoder's output takes room in its window; an encoder-decoder's has its own.
         let output = if limits.shared {
             self.decode_options(task, options.words, options)
@@ -839,7 +912,7 @@ impl Summarizer {
         options: &SummaryOptions,
         stream: Option<&mut dyn FnMut(&str)>,
     ) -> Result<Partial> {
-        let prompt = self.prompt(task, options.style, words, text)?;
+        let prompt = self.prompt(task, options, words, text)?;
         let decode = self.decode_options(task, words, options);
         let raw = options.raw;
         let mut sentences = stream.map(|sink| SentenceStream {
@@ -898,7 +971,7 @@ impl Summarizer {
         let mut prompts = Vec::with_capacity(jobs.len());
         let mut decodes = Vec::with_capacity(jobs.len());
         for &(task, words, text) in jobs {
-            prompts.push(self.prompt(task, options.style, words, text)?);
+            prompts.push(self.prompt(task, options, words, text)?);
             decodes.push(self.decode_options(task, words, options));
         }
         let length_stop = self.length_stop(options);
@@ -1252,19 +1325,54 @@ mod tests {
         assert_eq!(Task::Part { index: 1, parts: 9 }.words(20), 20);
         assert_eq!(Task::Merge { parts: 3 }.words(100), 100);
         assert_eq!(Task::Merge { parts: 3 }.stop_after(100), 200);
-        let merge = Task::Merge { parts: 3 }.instruction(Style::Paragraph, 100, "P");
+        let merge = Task::Merge { parts: 3 }.instruction(Style::Paragraph, None, 100, "P");
         assert!(merge.contains("all 3 parts"), "{merge}");
     }
 
     #[test]
     fn instructions_carry_the_word_target_and_text() {
-        let prompt = Task::Part { index: 2, parts: 3 }.instruction(Style::Paragraph, 80, "BODY");
+        let prompt =
+            Task::Part { index: 2, parts: 3 }.instruction(Style::Paragraph, None, 80, "BODY");
         assert!(prompt.contains("part 2 of 3") && prompt.contains("about 80 words"));
         assert!(prompt.ends_with("<article>\nBODY\n</article>"), "{prompt}");
-        let highlights = Task::Whole.instruction(Style::Highlights, 55, "BODY");
+        let highlights = Task::Whole.instruction(Style::Highlights, None, 55, "BODY");
         assert!(
             highlights.contains("2-3 sentences (about 55 words)"),
             "{highlights}"
+        );
+    }
+
+    #[test]
+    fn a_language_other_than_english_is_named_in_every_task_and_english_in_none() {
+        let tasks = [
+            Task::Whole,
+            Task::Part { index: 1, parts: 2 },
+            Task::Merge { parts: 2 },
+        ];
+        for task in tasks {
+            let german = task.instruction(Style::Paragraph, Some("German"), 100, "Text.");
+            assert!(german.contains("Write the summary in German"), "{german}");
+            let plain = task.instruction(Style::Paragraph, None, 100, "Text.");
+            assert!(!plain.contains("Write the summary in"), "{plain}");
+            assert_eq!(german.len(), plain.len() + written_in(Some("German")).len());
+        }
+        let options = SummaryOptions::default();
+        let english = "The council of Kellerby voted nine to four on Tuesday night to build a \
+                       floating solar farm on the old quarry lake, powering 120 homes.";
+        let french = "Le conseil municipal de Kellerby a voté mardi soir, par neuf voix contre \
+                      quatre, la construction d'une centrale solaire flottante sur le lac.";
+        assert_eq!(options.for_article(english).instruction_language(), None);
+        assert_eq!(
+            options.for_article(french).instruction_language(),
+            Some("French")
+        );
+        let spanish = SummaryOptions {
+            language: "es".parse().unwrap(),
+            ..SummaryOptions::default()
+        };
+        assert_eq!(
+            spanish.for_article(english).instruction_language(),
+            Some("Spanish")
         );
     }
 }
