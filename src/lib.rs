@@ -1,11 +1,19 @@
 //! abridge: short abstractive summaries of news articles with small local models.
 //!
-//! The pipeline, one module per stage: [`article`] reads and cleans input, [`chunk`] splits
+//! The pipeline, one module per stage: [`input`] reads and cleans input, [`chunk`] splits
 //! it by tokens, [`catalogue`] and [`fetch`] find and verify model files, [`model`] loads
 //! them, [`generate`] runs the decoding loop, [`guard`] keeps articles from steering the
 //! model and non-summaries from passing, [`summarize`] maps chunks and reduces partial
 //! summaries, [`batch`] runs whole folders resumably, [`bench`] measures speed, [`eval`]
 //! scores summaries, and [`cli`] turns command lines into calls.
+//!
+//! As a library: [`Summarizer::from_name`] loads a model as `--model` names it, and
+//! [`Summarizer::summary_of`] summarizes a text with [`SummaryOptions`] into a [`Summary`]
+//! record (the JSON of `abridge summarize --format json`); `examples/summarize.rs` is a
+//! whole program.
+
+pub use output::Summary;
+pub use summarize::{Summarizer, SummaryOptions};
 
 pub mod batch;
 pub mod bench;
@@ -20,6 +28,9 @@ pub mod fetch;
 pub mod generate;
 pub mod guard;
 pub mod input;
+/// abridge's own CPU matmul kernels, public for its benchmarks only (not part of the
+/// library's interface).
+#[doc(hidden)]
 pub mod kernels;
 pub mod language;
 pub mod model;

@@ -203,3 +203,29 @@ pub fn load(spec: ModelSpec, path: &Path, device: Device) -> Result<Summarizer> 
     let loaded = model::load(path, &device)?;
     Summarizer::new(loaded, spec, device)
 }
+
+impl Summarizer {
+    /// The library's way in: the model `name` names — a catalogue name (`abridge models
+    /// list`), a GGUF file, a model folder or a Hub repository `ORG/NAME`, as `--model`
+    /// takes them — found, fetched where needed (not with `ABRIDGE_OFFLINE=1`) and
+    /// verified, then loaded on a GPU when this build and the machine have one, else the
+    /// CPU.
+    ///
+    /// ```no_run
+    /// use abridge::{Summarizer, SummaryOptions};
+    ///
+    /// let mut summarizer = Summarizer::from_name("qwen2.5-coder-0.5b-instruct")?;
+    /// let options = SummaryOptions { words: 60, ..SummaryOptions::default() };
+    /// let summary = summarizer.summary_of("The council of Kellerby voted on Tuesday …", &options)?;
+    /// println!("{} ({} tokens in)", summary.summary, summary.input_tokens);
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
+    pub fn from_name(name: &str) -> Result<Summarizer> {
+        let (spec, path) = resolve(Some(name), false)?;
+        load(
+            spec,
+            &path,
+            crate::device::open(crate::device::DeviceChoice::Auto)?,
+        )
+    }
+}

@@ -595,6 +595,15 @@ impl Summarizer {
         self.summary(article, (input_tokens, left_out), partial, seconds, options)
     }
 
+    /// Summarizes `text`, an article's text, cleaned as `summarize` cleans a file of plain
+    /// text; its record's `input` is `<text>`. A text that is empty or no prose is an
+    /// [`InputError`].
+    pub fn summary_of(&mut self, text: &str, options: &SummaryOptions) -> Result<Summary> {
+        let article =
+            crate::input::from_bytes("<text>", text.as_bytes(), crate::input::Format::Text)?;
+        self.summarize(&article, options, None)
+    }
+
     /// Summarizes every article, decoding up to the batch size of them together; one result
     /// per article, in order. Articles longer than one window are summarized one after the
     /// other (their parts together), and so are reports. Only a model failure fails them
