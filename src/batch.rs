@@ -5,7 +5,7 @@
 //! clean stop after the articles in flight when the caller raises its stop flag.
 
 use crate::error::RequestError;
-use crate::input::{self, Article, Format, Input, InputError};
+use crate::input::{self, sha256_hex, Article, Input, InputError};
 use crate::output::{self, Summary};
 use crate::summarize::{Interrupted, SummaryOptions};
 use anyhow::Result;
@@ -223,10 +223,16 @@ impl OutputFolder {
         let record: Option<Record> = fs::read(self.record_path(&input.relative))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let current = match &input.row {
+            Some(row) => row
+                .text
+                .as_ref()
+                .ok()
+                .map(|text| sha256_hex(text.as_bytes())),
+            None => fs::read(&input.path).ok().map(|bytes| sha256_hex(&bytes)),
+        };
         record.is_some_and(|record| {
-            record.recipe == self.recipe
-                && fs::read(&input.path)
-                    .is_ok_and(|bytes| sha256_hex(&bytes) == record.input_sha256)
+            record.recipe == self.recipe && current.is_some_and(|sha| sha == record.input_sha256)
         })
     }
 
@@ -282,10 +288,6 @@ fn with_suffix(path: PathBuf, suffix: &str) -> PathBuf {
     let mut name = OsString::from(path.file_name().unwrap_or_default());
     name.push(suffix);
     path.with_file_name(name)
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
 }
 
 /// Where a batch run's summaries go.
@@ -414,7 +416,7 @@ where
                 }
                 Outcome::Failed(reason) => {
                     tally.failed += 1;
-                    let input_name = input.path.display().to_string();
+                    let input_name = input.name();
                     progress.suspend(|| eprintln!("abridge: {input_name}: {reason}"));
                     if let Destination::JsonLines(out) = destination {
                         output::write_failure_row(*out, &input_name, &reason)?;
@@ -506,10 +508,7 @@ enum Outcome {
 
 /// The article at `input` (at most `max_bytes` long) and the sha256 of its bytes.
 fn read_article(input: &Input, max_bytes: u64) -> Result<(Article, String), InputError> {
-    let bytes = input::read_file(&input.path, max_bytes)?;
-    let name = input.path.display().to_string();
-    let article = input::from_bytes(&name, &bytes, Format::from_path(&input.path))?;
-    Ok((article, sha256_hex(&bytes)))
+    input::read_input(input, max_bytes)
 }
 
 /// A bar of articles done, failures and time left on stderr when it is a terminal; hidden
@@ -778,6 +777,7 @@ mod tests {
         let input = |path: &str, relative: &str| Input {
             path: path.into(),
             relative: relative.into(),
+            row: None,
         };
         let out = folder(Path::new("out"), recipe(20), false);
         let distinct = [input("x/a.txt", "a.txt"), input("y/b.txt", "b.txt")];
@@ -836,6 +836,7 @@ mod tests {
         let input = Input {
             path: root.join("news/a.txt"),
             relative: "a.txt".into(),
+            row: None,
         };
         let out = root.join("out");
         let summary =

@@ -6,7 +6,7 @@ use super::args::{ModelArgs, SummaryArgs, SUMMARIZE_DEFAULTS};
 use super::{is_broken_pipe, spinner, INTERRUPTED};
 use crate::batch::{self, Destination, OutputFolder, Recipe, Shard, Tally};
 use crate::error::RequestError;
-use crate::input::{self, Article, Fetching, InputError, Selection};
+use crate::input::{self, Article, Fetching, Fields, InputError, InputFormat, Selection};
 use crate::output::{self, Summary};
 use crate::summarize::{Summarizer, SummaryOptions};
 use anyhow::{anyhow, Context, Result};
@@ -69,6 +69,18 @@ pub(super) struct SummarizeArgs {
     #[arg(long, value_name = "MB", default_value_t = input::DEFAULT_MAX_INPUT_BYTES >> 20,
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     max_input_mb: u64,
+    /// How files are read: `auto` takes .jsonl/.ndjson as JSON Lines and .csv as CSV (one
+    /// article per row), anything else as one article; `text` takes every file whole.
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    input_format: InputFormat,
+    /// The field (JSON Lines) or column (CSV) holding a row's article [default: article,
+    /// else text].
+    #[arg(long, value_name = "NAME")]
+    text_field: Option<String>,
+    /// The field or column holding a row's id, which names it in the output (`FILE#ID`);
+    /// rows without one are numbered.
+    #[arg(long, value_name = "NAME", default_value = "id")]
+    id_field: String,
     /// The longest a web page's download may take, in seconds.
     #[arg(long, value_name = "SECONDS",
           default_value_t = input::DEFAULT_FETCH_TIMEOUT.as_secs(),
@@ -77,6 +89,14 @@ pub(super) struct SummarizeArgs {
 }
 
 impl SummarizeArgs {
+    /// The fields of a structured file's rows that `--text-field` and `--id-field` name.
+    fn fields(&self) -> Fields {
+        Fields {
+            text: self.text_field.clone(),
+            id: self.id_field.clone(),
+        }
+    }
+
     /// The summary options these arguments ask for, the report included.
     fn options(&self) -> SummaryOptions {
         SummaryOptions {
@@ -94,10 +114,10 @@ fn is_url(path: &Path) -> bool {
 /// The articles named on the command line, read and cleaned, in order: web pages fetched,
 /// files read, folders walked; standard input when none.
 fn read_inputs(
-    paths: &[PathBuf],
-    globs: &[String],
+    args: &SummarizeArgs,
     fetching: Fetching,
 ) -> Result<Vec<Result<Article, InputError>>> {
+    let (paths, globs) = (&args.paths, &args.glob);
     let max_bytes = fetching.max_bytes;
     if paths.is_empty() || paths.iter().all(|p| p.as_os_str() == "-") {
         return Ok(vec![input::read_stdin(max_bytes)]);
@@ -117,7 +137,12 @@ fn read_inputs(
             continue;
         }
         let files = input::find_articles(run, &selection)?;
-        articles.extend(files.iter().map(|f| input::read_path(&f.path, max_bytes)));
+        let inputs = input::expand_rows(files, args.input_format, &args.fields(), max_bytes)?;
+        articles.extend(
+            inputs
+                .iter()
+                .map(|input| input::read_input(input, max_bytes).map(|(article, _)| article)),
+        );
     }
     Ok(articles)
 }
@@ -135,7 +160,7 @@ pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
         offline: args.model.source.offline(),
         timeout: std::time::Duration::from_secs(args.fetch_timeout),
     };
-    let inputs = read_inputs(&args.paths, &args.glob, fetching)?;
+    let inputs = read_inputs(&args, fetching)?;
     if let [Err(_)] = inputs.as_slice() {
         // A single unusable input is an input error.
         let err = inputs.into_iter().next().expect("one input").unwrap_err();
@@ -223,7 +248,9 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
         batch::check_out_folder(out, &args.paths)?;
     }
     let selection = Selection::new(&args.glob, args.out.as_deref())?;
-    let mut inputs = input::find_articles(&args.paths, &selection)?;
+    let found = input::find_articles(&args.paths, &selection)?;
+    let max_bytes = args.max_input_mb << 20;
+    let mut inputs = input::expand_rows(found, args.input_format, &args.fields(), max_bytes)?;
     let options = args.options();
     let mut stdout = io::stdout();
     let mut destination = match (&args.out, format) {
@@ -242,7 +269,6 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
     }
     let stop = stop_on_ctrl_c()?;
     let group = args.model.batch_size;
-    let max_bytes = args.max_input_mb << 20;
     let tally = batch::run(&inputs, max_bytes, &mut destination, &stop, group, || {
         let mut summarizer = args.model.load()?.with_stop(stop.clone());
         check_options(&summarizer, &options)?;

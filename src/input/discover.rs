@@ -3,6 +3,7 @@
 //! or by `--glob`, hidden entries and the output folder skipped — in a stable order, each
 //! file once.
 
+use super::rows::Row;
 use super::{InputError, InputProblem};
 use crate::error::RequestError;
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -21,8 +22,21 @@ pub struct Input {
     /// Where to read it.
     pub path: PathBuf,
     /// Its path below the folder named on the command line, or its file name when it was
-    /// named itself: where its summary goes under `--out`, and what picks its shard.
+    /// named itself: where its summary goes under `--out`, and what picks its shard (for a
+    /// row of a structured file, the file's with the row's id below it).
     pub relative: PathBuf,
+    /// The row of a structured file it is (see `rows.rs`), or `None` for a whole file.
+    pub row: Option<Row>,
+}
+
+impl Input {
+    /// What it is called in messages and records: its path, and `#ID` for a row.
+    pub fn name(&self) -> String {
+        match &self.row {
+            Some(row) => format!("{}#{}", self.path.display(), row.id),
+            None => self.path.display().to_string(),
+        }
+    }
 }
 
 /// Which files a folder walk takes.
@@ -90,6 +104,7 @@ pub fn find_articles(paths: &[PathBuf], selection: &Selection) -> Result<Vec<Inp
             inputs.push(Input {
                 path: path.clone(),
                 relative: PathBuf::from(file_name),
+                row: None,
             });
             continue;
         }
@@ -120,6 +135,7 @@ pub fn find_articles(paths: &[PathBuf], selection: &Selection) -> Result<Vec<Inp
                         found.push(Input {
                             path: link,
                             relative,
+                            row: None,
                         });
                     }
                     continue;
@@ -137,6 +153,7 @@ pub fn find_articles(paths: &[PathBuf], selection: &Selection) -> Result<Vec<Inp
                 found.push(Input {
                     path: entry.into_path(),
                     relative,
+                    row: None,
                 });
             }
         }

@@ -9,9 +9,11 @@ mod decode;
 mod discover;
 mod html;
 mod markdown;
+mod rows;
 mod web;
 
 pub use discover::{find_articles, Input, Selection};
+pub use rows::{expand_rows, Fields, InputFormat, Row};
 pub use web::{is_url, read_url, Fetching, DEFAULT_TIMEOUT as DEFAULT_FETCH_TIMEOUT};
 
 use clean::clean;
@@ -154,6 +156,9 @@ pub enum InputError {
     Rejected { name: String, problem: InputProblem },
     #[error("{name}: {}", self.reason())]
     Unreadable { name: String, error: io::Error },
+    /// A row of a structured file without its text; `reason` names the file and line.
+    #[error("{reason}")]
+    BadRow { name: String, reason: String },
 }
 
 impl InputError {
@@ -185,13 +190,16 @@ impl InputError {
         match self {
             InputError::Rejected { problem, .. } => problem.to_string(),
             InputError::Unreadable { error, .. } => format!("unreadable: {error}"),
+            InputError::BadRow { reason, .. } => reason.clone(),
         }
     }
 
     /// The path as given, or `"<stdin>"`.
     pub fn source_name(&self) -> &str {
         match self {
-            InputError::Rejected { name, .. } | InputError::Unreadable { name, .. } => name,
+            InputError::Rejected { name, .. }
+            | InputError::Unreadable { name, .. }
+            | InputError::BadRow { name, .. } => name,
         }
     }
 
@@ -199,7 +207,7 @@ impl InputError {
     pub fn problem(&self) -> Option<InputProblem> {
         match self {
             InputError::Rejected { problem, .. } => Some(*problem),
-            InputError::Unreadable { .. } => None,
+            InputError::Unreadable { .. } | InputError::BadRow { .. } => None,
         }
     }
 }
@@ -216,6 +224,34 @@ pub struct Article {
 /// The most bytes of one input read unless the user allows more (`--max-input-mb`): far
 /// above any news article, far below what would fill memory (an endless `/dev/zero`).
 pub const DEFAULT_MAX_INPUT_BYTES: u64 = 16 << 20;
+
+/// Reads and cleans one input of at most `max_bytes`: a row's text, or a file of the format
+/// its extension names; with the sha256 of what was read (for batch records).
+pub fn read_input(input: &Input, max_bytes: u64) -> Result<(Article, String), InputError> {
+    let Some(row) = &input.row else {
+        let bytes = read_file(&input.path, max_bytes)?;
+        let article = from_bytes(&input.name(), &bytes, Format::from_path(&input.path))?;
+        return Ok((article, sha256_hex(&bytes)));
+    };
+    let text = row.text.as_ref().map_err(|reason| InputError::BadRow {
+        name: input.name(),
+        reason: reason.clone(),
+    })?;
+    if text.len() as u64 > max_bytes {
+        return Err(InputError::rejected(
+            &input.name(),
+            InputProblem::TooLarge { max_bytes },
+        ));
+    }
+    let article = from_bytes(&input.name(), text.as_bytes(), Format::Text)?;
+    Ok((article, sha256_hex(text.as_bytes())))
+}
+
+/// Lower-case hex sha256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
 
 /// Reads and cleans one article file of at most `max_bytes`; the format comes from its
 /// extension.
