@@ -582,3 +582,52 @@ fn a_long_article_tells_how_its_parts_are_going() {
     );
     assert!(err.contains("merging"), "{err}");
 }
+
+/// The subcommands every completion script and the man page must name.
+const SUBCOMMANDS: [&str; 6] = ["summarize", "models", "eval", "bench", "completions", "man"];
+
+#[test]
+fn completion_scripts_name_every_subcommand_and_a_bad_shell_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let output = abridge(dir.path())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{shell}: {}", stderr(&output));
+        let script = stdout(&output);
+        for name in SUBCOMMANDS {
+            assert!(script.contains(name), "{shell}: `{name}` missing");
+        }
+        // Options of subcommands are completed too.
+        assert!(script.contains("batch-size"), "{shell}: no --batch-size");
+    }
+    let output = abridge(dir.path())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("'tcsh'"), "{}", stderr(&output));
+}
+
+#[test]
+fn the_man_page_is_roff_with_a_title_and_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = abridge(dir.path()).arg("man").output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let page = stdout(&output);
+    let lines: Vec<&str> = page.lines().collect();
+    // Only roff's string definitions come before the title line.
+    let title = lines
+        .iter()
+        .position(|line| line.starts_with(".TH abridge 1"))
+        .unwrap_or_else(|| panic!("no .TH line:\n{page}"));
+    assert!(lines[..title].iter().all(|line| line.starts_with('.')));
+    assert!(page.contains(".SH NAME") && page.contains(".SH SUBCOMMANDS"));
+    for name in SUBCOMMANDS {
+        assert!(
+            page.contains(&format!("abridge\\-{name}")),
+            "`{name}` missing"
+        );
+    }
+}

@@ -7,6 +7,7 @@ mod args;
 mod bench;
 mod eval;
 mod models;
+mod shell;
 mod summarize;
 mod values;
 
@@ -43,6 +44,15 @@ enum Command {
     /// Measure a model's speed on each device: load time, prefill and decode tokens/s, time
     /// to the first token, one summary's time and peak memory (medians after a warm-up).
     Bench(bench::BenchArgs),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = shell::COMPLETIONS_EXAMPLES)]
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print abridge's man page (roff) on standard output.
+    #[command(after_help = shell::MAN_EXAMPLES)]
+    Man,
 }
 
 /// Parses the command line, runs it, and turns the outcome into an exit code.
@@ -99,6 +109,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models(command) => models::run(command),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Completions { shell } => shell::completions(shell),
+        Command::Man => shell::man(),
     }
 }
 
