@@ -581,6 +581,123 @@ fn a_long_article_tells_how_its_parts_are_going() {
         "{err}"
     );
     assert!(err.contains("merging"), "{err}");
+
+    // --quiet: the same summary, and not a line of progress.
+    let quiet = abridge(dir.path())
+        .args([
+            "summarize",
+            "-q",
+            "--raw",
+            "--words",
+            "10",
+            "--window",
+            "700",
+        ])
+        .arg("--model")
+        .arg(&model)
+        .arg(&long)
+        .output()
+        .unwrap();
+    assert_eq!(quiet.status.code(), Some(0), "{}", stderr(&quiet));
+    assert_eq!(stderr(&quiet), "");
+    assert_eq!(stdout(&quiet), stdout(&output));
+}
+
+#[test]
+fn quiet_keeps_errors_and_drops_the_rest_and_cannot_go_with_verbose() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, article) = tiny_model_and_article(dir.path());
+    let empty = dir.path().join("empty.txt");
+    fs::write(&empty, "").unwrap();
+    let batch = |extra: &[&str]| {
+        abridge(dir.path())
+            .args(["summarize", "--raw", "--words", "10", "--format", "jsonl"])
+            .args(extra)
+            .arg("--model")
+            .arg(&model)
+            .arg(&article)
+            .arg(&empty)
+            .output()
+            .unwrap()
+    };
+    let chatty = batch(&[]);
+    let err = stderr(&chatty);
+    assert_eq!(chatty.status.code(), Some(1), "{err}");
+    assert!(err.contains("model loaded in") && err.contains("done 1, up to date 0, failed 1"));
+    let quiet = batch(&["--quiet"]);
+    assert_eq!(quiet.status.code(), Some(1));
+    let err = stderr(&quiet);
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        [format!("abridge: {}: empty", empty.display())]
+    );
+    assert_eq!(stdout(&quiet).lines().count(), 2, "{}", stdout(&quiet));
+
+    for command in ["summarize", "eval"] {
+        let output = abridge(dir.path())
+            .args([command, "-q", "-v"])
+            .arg(&article)
+            .output()
+            .unwrap();
+        assert_fails_usage(&output, &["--quiet", "--verbose"]);
+    }
+}
+
+/// Asserts a clap usage error: exit 2, the message naming every `needle`, no panic.
+fn assert_fails_usage(output: &Output, needles: &[&str]) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "`{needle}` missing from: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn color_follows_the_flag_and_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let escapes = |args: &[&str], env: &[(&str, &str)]| {
+        let output = abridge(dir.path())
+            .args(args)
+            .envs(env.iter().copied())
+            .env_remove("CLICOLOR")
+            .output()
+            .unwrap();
+        let text = stdout(&output) + &stderr(&output);
+        text.contains('\u{1b}')
+    };
+    // Help on a pipe: colour only when asked for (or forced, unless NO_COLOR).
+    assert!(escapes(&["--color", "always", "--help"], &[]));
+    assert!(escapes(
+        &["summarize", "--help", "--color=always"],
+        &[("NO_COLOR", "1")]
+    ));
+    assert!(!escapes(
+        &["--color", "never", "--help"],
+        &[("CLICOLOR_FORCE", "1")]
+    ));
+    assert!(escapes(
+        &["--help"],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "")]
+    ));
+    assert!(!escapes(
+        &["--help"],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]
+    ));
+    // Usage errors and abridge's own errors alike.
+    assert!(escapes(&["summarize", "--bogus", "--color", "always"], &[]));
+    assert!(!escapes(
+        &["summarize", "--bogus"],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "x")]
+    ));
+    let missing = ["summarize", "/no/such/article.txt", "--color", "always"];
+    assert!(escapes(&missing, &[]));
+    assert!(!escapes(&missing[..2], &[]));
+    let output = abridge(dir.path())
+        .args(["--color", "purple", "--help"])
+        .output()
+        .unwrap();
+    assert_fails_usage(&output, &["purple", "--color"]);
 }
 
 /// The subcommands every completion script and the man page must name.

@@ -5,6 +5,7 @@
 use super::spinner;
 use crate::catalogue::ModelSpec;
 use crate::device::{self, DeviceChoice};
+use crate::fetch::FetchOptions;
 use crate::generate::{DecodeOptions, LOOKUP_TOKENS};
 use crate::provision;
 use crate::summarize::{Given, Length, Style, Summarizer, SummaryOptions, MIN_WINDOW};
@@ -28,9 +29,14 @@ pub(super) struct ModelSourceArgs {
 
 impl ModelSourceArgs {
     /// The catalogue entry and verified local file of the model (see
-    /// [`provision::resolve`]).
-    pub fn resolve(&self) -> Result<(ModelSpec, PathBuf)> {
-        provision::resolve(self.model.as_deref(), self.offline)
+    /// [`provision::resolve`]); `quiet` draws no download progress bars.
+    pub fn resolve(&self, quiet: bool) -> Result<(ModelSpec, PathBuf)> {
+        let options = FetchOptions::from_env(self.offline);
+        let options = FetchOptions {
+            progress: options.progress && !quiet,
+            ..options
+        };
+        provision::resolve_with(self.model.as_deref(), options)
     }
 }
 
@@ -84,6 +90,10 @@ pub(super) struct ModelArgs {
     /// the CPU.
     #[arg(long, short = 'v')]
     pub(super) verbose: bool,
+    /// No progress bars, spinners or informational lines on standard error (errors and
+    /// warnings are still printed).
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub(super) quiet: bool,
 }
 
 /// How tokens are chosen.
@@ -259,9 +269,9 @@ impl ModelArgs {
     /// Resolves, verifies and loads the model on the chosen device.
     pub fn load(&self) -> Result<Summarizer> {
         device::set_threads(self.speed.threads)?;
-        let (spec, path) = self.source.resolve()?;
+        let (spec, path) = self.source.resolve(self.quiet)?;
         let device = device::open(self.device)?;
-        let spinner = spinner(format!("loading {}", spec.name));
+        let spinner = spinner(format!("loading {}", spec.name), self.quiet);
         let summarizer = provision::load(spec, &path, device)?;
         spinner.finish_and_clear();
         if self.verbose {

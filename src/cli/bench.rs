@@ -64,7 +64,7 @@ fn bench_text(prompt_file: Option<&Path>) -> Result<BenchText> {
 pub(super) fn run(args: BenchArgs) -> Result<ExitCode> {
     let text = bench_text(args.prompt_file.as_deref())?;
     device::set_threads(args.speed.threads)?;
-    let (spec, path) = args.source.resolve()?;
+    let (spec, path) = args.source.resolve(false)?;
     let options = BenchOptions {
         gen_tokens: args.gen,
         runs: args.runs,
@@ -73,7 +73,7 @@ pub(super) fn run(args: BenchArgs) -> Result<ExitCode> {
         summary_words: args.words,
         lookup: args.speed.lookup(),
     };
-    let spinner = spinner(String::new());
+    let spinner = spinner(String::new(), false);
     let reports = bench::run(
         &spec,
         &path,

@@ -59,7 +59,7 @@ pub(super) fn run(args: EvalArgs) -> Result<ExitCode> {
     let options = args.summary.options(&args.model, EVAL_DEFAULTS);
     let mut summarizer = args.model.load()?;
     summarizer.check_options(&options)?;
-    let progress = progress_bar(rows.len(), "articles");
+    let progress = progress_bar(rows.len(), "articles", args.model.quiet);
     let predictions = eval::summarize_rows(
         &mut summarizer,
         &rows,
@@ -91,12 +91,13 @@ pub(super) fn run(args: EvalArgs) -> Result<ExitCode> {
     print_report(&args, rows.len(), &systems, || eval::render_table(&systems))
 }
 
-/// A progress bar over `len` rows of `what`, drawn only on a terminal.
-fn progress_bar(len: usize, what: &str) -> ProgressBar {
+/// A progress bar over `len` rows of `what`, drawn only on a terminal and never with
+/// `quiet`.
+fn progress_bar(len: usize, what: &str, quiet: bool) -> ProgressBar {
     let progress = ProgressBar::new(len as u64);
     let template = format!("{{bar:30}} {{pos}}/{{len}} {what}, {{elapsed}} (eta {{eta}})");
     progress.set_style(ProgressStyle::with_template(&template).expect("valid template"));
-    if !io::stderr().is_terminal() {
+    if quiet || !io::stderr().is_terminal() {
         progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     progress
@@ -111,7 +112,7 @@ fn run_sentiment(args: EvalArgs) -> Result<ExitCode> {
         return Err(RequestError(format!("{}: no rows to evaluate", args.data.display())).into());
     }
     let mut summarizer = args.model.load()?;
-    let progress = progress_bar(rows.len(), "headlines");
+    let progress = progress_bar(rows.len(), "headlines", args.model.quiet);
     let predictions = eval::score_sentiment_rows(&mut summarizer, &rows, &mut || progress.inc(1))?;
     progress.finish_and_clear();
     if let Some(path) = &args.predictions {

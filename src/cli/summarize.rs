@@ -141,6 +141,7 @@ pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
             &options,
             args.format,
             stdout_is_terminal,
+            args.model.quiet,
         ) {
             Ok(()) => {}
             Err(err) if is_broken_pipe(&err) => return Ok(ExitCode::SUCCESS),
@@ -205,24 +206,34 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
         inputs.retain(|input| shard.contains(&input.relative));
     }
     let stop = stop_on_ctrl_c()?;
-    let group = args.model.batch_size;
+    let (group, quiet) = (args.model.batch_size, args.model.quiet);
     let max_bytes = args.max_input_mb << 20;
-    let tally = batch::run(&inputs, max_bytes, &mut destination, &stop, group, || {
-        let mut summarizer = args.model.load()?.with_stop(stop.clone());
-        check_options(&summarizer, &options)?;
-        Ok(move |articles: &[Article]| {
-            summarizer
-                .summarize_many(articles, &options)
-                .unwrap_or_else(|error| {
-                    let reason = format!("{error:#}");
-                    articles
-                        .iter()
-                        .map(|_| Err(anyhow!(reason.clone())))
-                        .collect()
-                })
-        })
-    })?;
-    eprintln!("abridge: {tally}");
+    let tally = batch::run(
+        &inputs,
+        max_bytes,
+        &mut destination,
+        &stop,
+        group,
+        quiet,
+        || {
+            let mut summarizer = args.model.load()?.with_stop(stop.clone());
+            check_options(&summarizer, &options)?;
+            Ok(move |articles: &[Article]| {
+                summarizer
+                    .summarize_many(articles, &options)
+                    .unwrap_or_else(|error| {
+                        let reason = format!("{error:#}");
+                        articles
+                            .iter()
+                            .map(|_| Err(anyhow!(reason.clone())))
+                            .collect()
+                    })
+            })
+        },
+    )?;
+    if !quiet {
+        eprintln!("abridge: {tally}");
+    }
     Ok(exit_code(&tally))
 }
 
@@ -288,19 +299,22 @@ fn summarize_one(
     options: &SummaryOptions,
     format: OutputFormat,
     stdout_is_terminal: bool,
+    quiet: bool,
 ) -> Result<()> {
     let mut stdout = io::stdout().lock();
     // A long article's parts take a while: the spinner says how far they are, or, with
-    // stderr not a terminal (a log), a line per group of parts.
-    let spinner = spinner(format!("summarizing {}", article.source));
-    let (bar, source) = (spinner.clone(), article.source.clone());
-    summarizer.set_progress(Some(Arc::new(move |message: &str| {
-        if bar.is_hidden() {
-            eprintln!("abridge: {source}: {message}");
-        } else {
-            bar.set_message(format!("summarizing {source}: {message}"));
-        }
-    })));
+    // stderr not a terminal (a log), a line per group of parts; `--quiet`, neither.
+    let spinner = spinner(format!("summarizing {}", article.source), quiet);
+    if !quiet {
+        let (bar, source) = (spinner.clone(), article.source.clone());
+        summarizer.set_progress(Some(Arc::new(move |message: &str| {
+            if bar.is_hidden() {
+                eprintln!("abridge: {source}: {message}");
+            } else {
+                bar.set_message(format!("summarizing {source}: {message}"));
+            }
+        })));
+    }
     let summary = if format == OutputFormat::Text && stdout_is_terminal {
         let mut print = |piece: &str| {
             // The summary streams from here on: the spinner makes way for it.
@@ -331,7 +345,7 @@ fn summarize_one(
         }
     }
     stdout.flush()?;
-    if summary.chunks > 1 {
+    if summary.chunks > 1 && !quiet {
         eprintln!(
             "abridge: {}: {} tokens summarized in {} parts and merged",
             article.source, summary.input_tokens, summary.chunks
