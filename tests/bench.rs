@@ -74,6 +74,7 @@ fn json_lines_carry_every_field_and_missing_devices_are_skipped() {
     assert_eq!(lines.len(), 2, "one line per device: {lines:?}");
 
     let cpu = &lines[0];
+    assert_eq!(cpu["schema_version"], 1);
     assert_eq!(cpu["device"], "cpu");
     assert_eq!(cpu["model"], MODEL);
     assert_eq!(cpu["threads"], 2);
@@ -108,7 +109,8 @@ fn json_lines_carry_every_field_and_missing_devices_are_skipped() {
     );
 
     let cuda = &lines[1];
-    assert_eq!(cuda.as_object().unwrap().len(), 2, "{cuda}");
+    assert_eq!(cuda.as_object().unwrap().len(), 3, "{cuda}");
+    assert_eq!(cuda["schema_version"], 1);
     assert_eq!(cuda["device"], "cuda");
     let reason = cuda["skipped"].as_str().unwrap();
     if !cfg!(feature = "cuda") {
@@ -166,27 +168,30 @@ fn an_encoder_decoder_is_benchmarked_within_its_own_limits() {
         "/tests/fixtures/seq2seq/pegasus"
     );
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_abridge"))
-        .args([
-            "bench",
-            "--json",
-            "--offline",
-            "--device",
-            "cpu",
-            "--runs",
-            "1",
-        ])
-        .args(["--gen", "500", "--model", folder, "--prompt-file"])
-        .arg(write_article(dir.path()))
-        .env("ABRIDGE_CACHE", dir.path().join("cache"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let article = write_article(dir.path());
+    let bench = |format: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_abridge"))
+            .args(["bench", "--offline", "--device", "cpu", "--runs", "1"])
+            .args(format)
+            .args(["--gen", "500", "--model", folder, "--prompt-file"])
+            .arg(&article)
+            .env("ABRIDGE_CACHE", dir.path().join("cache"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    // `--json` is the older spelling of `--format jsonl`; `--format json` is one array.
+    let report: Value = serde_json::from_str(bench(&["--json"]).trim()).unwrap();
+    let array: Value = serde_json::from_str(bench(&["--format", "json"]).trim()).unwrap();
+    assert_eq!(array.as_array().unwrap().len(), 1);
+    assert_eq!(array[0]["gen_tokens"], report["gen_tokens"]);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(array[0]["schema_version"], 1);
     assert_eq!(report["device"], "cpu");
     assert_eq!(report["gen_tokens"], 127);
     assert!(report["prompt_tokens"].as_u64().unwrap() <= 128);

@@ -239,6 +239,7 @@ fn summarize_runs_end_to_end_on_a_tiny_model_with_json_output() {
     ] {
         assert!(json.get(field).is_some(), "missing `{field}` in {json}");
     }
+    assert_eq!(json["schema_version"], 1);
     assert_eq!(json["model"], "tiny");
     assert_eq!(json["device"], "cpu");
     assert_eq!(json["chunks"], 1);
@@ -396,6 +397,51 @@ fn models_list_shows_the_catalogue_and_the_default() {
     ] {
         assert!(listing.contains(name), "`{name}` missing from:\n{listing}");
     }
+
+    let list = |format: &str| {
+        let output = abridge(dir.path())
+            .args(["models", "list", "--format", format])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let array: Vec<serde_json::Value> = serde_json::from_str(list("json").trim()).unwrap();
+    let lines: Vec<serde_json::Value> = list("jsonl")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(array, lines);
+    assert_eq!(array.len(), listing.lines().count() - 3, "{listing}");
+    for row in &array {
+        let mut keys: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort();
+        let expected = [
+            "architecture",
+            "cached",
+            "default",
+            "description",
+            "name",
+            "schema_version",
+        ];
+        let size = keys.iter().position(|k| *k == "size_mb").unwrap();
+        keys.remove(size);
+        assert_eq!(keys, expected, "{row}");
+        assert_eq!(row["schema_version"], 1);
+        // The cache is empty.
+        assert_eq!(row["cached"], false, "{row}");
+        assert!(row["size_mb"].is_null() || row["size_mb"].as_f64().unwrap() > 1.0);
+    }
+    let defaults: Vec<&serde_json::Value> = array.iter().filter(|r| r["default"] == true).collect();
+    assert_eq!(defaults.len(), 1);
+    assert_eq!(defaults[0]["name"], "qwen2.5-coder-1.5b-instruct");
+    assert_eq!(defaults[0]["size_mb"], 1117.3);
+    assert_eq!(defaults[0]["architecture"], "qwen2");
 }
 
 #[test]
@@ -435,6 +481,7 @@ fn eval_runs_end_to_end_on_a_tiny_model_and_writes_predictions() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(report["schema_version"], 1);
     assert_eq!(report["rows"], 2);
     let systems = report["systems"].as_array().unwrap();
     assert_eq!(systems[0]["system"], "tiny");
@@ -454,6 +501,37 @@ fn eval_runs_end_to_end_on_a_tiny_model_and_writes_predictions() {
         assert!(line["id"].as_str().unwrap().starts_with("row-"));
         assert!(line["summary"].is_string());
     }
+
+    // --format json is what --json was; --format jsonl is a line per system.
+    let eval = |format: &str| {
+        let output = abridge(dir.path())
+            .args(["eval", "--limit", "2", "--words", "10", "--format", format])
+            .arg("--model")
+            .arg(&model)
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let json: serde_json::Value = serde_json::from_str(eval("json").trim()).unwrap();
+    let keys = |value: &serde_json::Value| -> Vec<String> {
+        value.as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(keys(&json), keys(&report));
+    assert_eq!(json["systems"][1], systems[1], "LEAD-3 is deterministic");
+    let lines: Vec<serde_json::Value> = eval("jsonl")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for (line, system) in lines.iter().zip(["tiny", "lead3"]) {
+        assert_eq!(line["schema_version"], 1);
+        assert_eq!(line["system"], system);
+        assert_eq!(line["data"], data.to_str().unwrap());
+        assert_eq!(line["rows"], 2);
+    }
+    assert_eq!(lines[1]["rouge1"], systems[1]["rouge1"]);
 }
 
 #[test]

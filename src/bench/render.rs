@@ -2,6 +2,7 @@
 //! scripts. Nothing here measures.
 
 use super::{DeviceReport, Measurement};
+use crate::output::versioned;
 use anyhow::Result;
 
 /// How a column shows a measured device.
@@ -87,9 +88,9 @@ pub fn table(reports: &[DeviceReport]) -> String {
     out
 }
 
-/// One report as a single line of JSON (no trailing newline).
+/// One report as a single line of JSON, `schema_version` first (no trailing newline).
 pub fn json_line(report: &DeviceReport) -> Result<String> {
-    Ok(serde_json::to_string(report)?)
+    Ok(serde_json::to_string(&versioned(report))?)
 }
 
 #[cfg(test)]
@@ -157,6 +158,10 @@ cuda    skipped: CUDA is not available: this build lacks the `cuda` feature
         let line = json_line(&report).unwrap();
         assert!(!line.contains('\n'));
         assert!(line.contains(r#""peak_rss_mb":null"#));
+        assert!(
+            line.starts_with(r#"{"schema_version":1,"device":"cpu","#),
+            "{line}"
+        );
         assert_eq!(serde_json::from_str::<DeviceReport>(&line).unwrap(), report);
         let line = json_line(&skipped()).unwrap();
         assert_eq!(

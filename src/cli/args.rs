@@ -11,8 +11,20 @@ use crate::provision;
 use crate::summarize::{Given, Length, Style, Summarizer, SummaryOptions, MIN_WINDOW};
 use anyhow::Result;
 use clap::builder::RangedU64ValueParser;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+
+/// The one output flag, `--format`, of `summarize`, `eval`, `bench` and `models list`; every
+/// JSON record carries `schema_version` (see `output::SCHEMA_VERSION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum OutputFormat {
+    /// For people: the summary text, or a table.
+    Text,
+    /// JSON: one object per article (summarize) or one document (the others).
+    Json,
+    /// JSON Lines: one object per line (an article, a system, a device, a model).
+    Jsonl,
+}
 
 /// Which model to run and where it comes from.
 #[derive(Debug, Clone, Args)]

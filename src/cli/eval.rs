@@ -1,13 +1,14 @@
 //! `abridge eval`: the model's summaries of an evaluation set scored beside LEAD-3.
 
-use super::args::{ModelArgs, SummaryArgs, EVAL_DEFAULTS};
+use super::args::{ModelArgs, OutputFormat, SummaryArgs, EVAL_DEFAULTS};
 use crate::error::RequestError;
 use crate::eval;
+use crate::output::versioned;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Baselines `eval` can score next to the model.
@@ -38,8 +39,12 @@ pub(super) struct EvalArgs {
     /// one that scores every row 0).
     #[arg(long, value_enum, default_value_t = Baseline::Lead3)]
     baseline: Baseline,
-    /// Print one JSON object with every system's scores instead of a table.
-    #[arg(long)]
+    /// The report: a table, one JSON object `{"data", "rows", "systems"}` with every
+    /// system's scores, or JSON Lines, one object per system (its scores and `data`).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    /// The older spelling of --format json.
+    #[arg(long, hide = true, conflicts_with = "format")]
     json: bool,
     #[command(flatten)]
     summary: SummaryArgs,
@@ -135,7 +140,16 @@ fn run_sentiment(args: EvalArgs) -> Result<ExitCode> {
     })
 }
 
-/// Prints the systems' scores: one JSON object with `--json`, else the table `table` renders.
+/// One system's line of `--format jsonl`: the data file, then its scores.
+#[derive(serde::Serialize)]
+struct SystemLine<'a, S> {
+    data: &'a Path,
+    #[serde(flatten)]
+    system: &'a S,
+}
+
+/// Prints the systems' scores in the format asked for (`--json` is `--format json`); the
+/// table is the one `table` renders.
 fn print_report<S: serde::Serialize>(
     args: &EvalArgs,
     rows: usize,
@@ -143,11 +157,26 @@ fn print_report<S: serde::Serialize>(
     table: impl FnOnce() -> String,
 ) -> Result<ExitCode> {
     let mut stdout = io::stdout().lock();
-    if args.json {
-        let report = serde_json::json!({ "data": args.data, "rows": rows, "systems": systems });
-        writeln!(stdout, "{report}")?;
+    let format = if args.json {
+        OutputFormat::Json
     } else {
-        write!(stdout, "{}", table())?;
+        args.format
+    };
+    match format {
+        OutputFormat::Text => write!(stdout, "{}", table())?,
+        OutputFormat::Json => {
+            let report = serde_json::json!({ "data": args.data, "rows": rows, "systems": systems });
+            writeln!(stdout, "{}", serde_json::to_string(&versioned(report))?)?;
+        }
+        OutputFormat::Jsonl => {
+            for system in systems {
+                let line = SystemLine {
+                    data: &args.data,
+                    system,
+                };
+                writeln!(stdout, "{}", serde_json::to_string(&versioned(line))?)?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

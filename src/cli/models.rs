@@ -1,12 +1,15 @@
 //! `abridge models`: list the catalogue and the model folders in the Hugging Face cache,
 //! fetch a model, print a model's local path, remove a model from the caches.
 
-use crate::catalogue;
+use super::args::OutputFormat;
+use crate::catalogue::{self, ModelSpec};
 use crate::fetch::{self, FetchOptions, RepoId};
 use crate::model;
+use crate::output::versioned;
 use crate::provision;
 use anyhow::{Context, Result};
 use clap::Subcommand;
+use serde::Serialize;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
@@ -14,7 +17,13 @@ use std::process::ExitCode;
 pub(super) enum ModelsCommand {
     /// List the catalogue (name, architecture, size, whether it is cached), then the model
     /// folders of other repositories in the Hugging Face cache.
-    List,
+    List {
+        /// A table with the cache's other model folders after the catalogue, or the
+        /// catalogue's rows alone as one JSON array or as JSON Lines, one object per model
+        /// (`name`, `architecture`, `size_mb` or null, `cached`, `default`, `description`).
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
     /// Download and verify a model; one already cached is hashed again and checked.
     Fetch {
         /// Catalogue name, e.g. `qwen2.5-coder-1.5b-instruct`.
@@ -39,10 +48,54 @@ pub(super) enum ModelsCommand {
     },
 }
 
+/// One catalogue model as `models list --format json|jsonl` prints it.
+#[derive(Debug, Serialize)]
+struct ModelRow<'a> {
+    name: &'a str,
+    architecture: String,
+    /// The file's size, MB (10^6 bytes), where the catalogue knows it.
+    size_mb: Option<f64>,
+    cached: bool,
+    default: bool,
+    description: &'a str,
+}
+
+impl<'a> ModelRow<'a> {
+    fn new(spec: &'a ModelSpec, options: &FetchOptions) -> Self {
+        Self {
+            name: &spec.name,
+            architecture: spec.architecture.to_string(),
+            size_mb: spec.size.map(|b| (b as f64 / 1e5).round() / 10.0),
+            cached: fetch::is_cached(spec, options),
+            default: spec.default,
+            description: &spec.description,
+        }
+    }
+}
+
 pub(super) fn run(command: ModelsCommand) -> Result<ExitCode> {
     let mut stdout = io::stdout().lock();
     match command {
-        ModelsCommand::List => {
+        ModelsCommand::List {
+            format: format @ (OutputFormat::Json | OutputFormat::Jsonl),
+        } => {
+            let options = FetchOptions::from_env(true);
+            let specs = catalogue::all();
+            let rows = specs
+                .iter()
+                .map(|spec| versioned(ModelRow::new(spec, &options)));
+            if format == OutputFormat::Json {
+                let rows: Vec<_> = rows.collect();
+                writeln!(stdout, "{}", serde_json::to_string(&rows)?)?;
+            } else {
+                for row in rows {
+                    writeln!(stdout, "{}", serde_json::to_string(&row)?)?;
+                }
+            }
+        }
+        ModelsCommand::List {
+            format: OutputFormat::Text,
+        } => {
             let options = FetchOptions::from_env(true);
             writeln!(
                 stdout,

@@ -2,7 +2,7 @@
 //! or as JSON Lines, with Ctrl-C stopping a batch after the articles in flight (a long
 //! article between its parts).
 
-use super::args::{ModelArgs, SummaryArgs, SUMMARIZE_DEFAULTS};
+use super::args::{ModelArgs, OutputFormat, SummaryArgs, SUMMARIZE_DEFAULTS};
 use super::{is_broken_pipe, spinner, INTERRUPTED};
 use crate::batch::{self, Destination, OutputFolder, Recipe, Shard, Tally};
 use crate::error::RequestError;
@@ -10,24 +10,12 @@ use crate::input::{self, Article, InputError, Selection};
 use crate::output::{self, Summary};
 use crate::summarize::{Summarizer, SummaryOptions};
 use anyhow::{anyhow, Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// Output formats of `summarize`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OutputFormat {
-    /// The summary text (streamed as it is generated on a terminal).
-    Text,
-    /// One JSON object per article (see the README for the fields).
-    Json,
-    /// One JSON object per article with its `status`, failures included (see the README);
-    /// streams a whole batch to standard output, without --out.
-    Jsonl,
-}
 
 #[derive(Debug, Args)]
 pub(super) struct SummarizeArgs {
@@ -35,7 +23,10 @@ pub(super) struct SummarizeArgs {
     paths: Vec<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
-    /// Output format.
+    /// Output format: the summary text (streamed as it is generated on a terminal), one
+    /// JSON object per article, or JSON Lines, one object per article with its `status`,
+    /// failures included, streaming a whole batch to standard output (without --out); the
+    /// fields are in the README.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
     #[command(flatten)]
@@ -277,6 +268,7 @@ fn show_prompts(
             OutputFormat::Text => writeln!(stdout, "{prompt}")?,
             OutputFormat::Json | OutputFormat::Jsonl => {
                 let line = serde_json::json!({
+                    "schema_version": output::SCHEMA_VERSION,
                     "input": article.source,
                     "prompt": prompt,
                     "tokens": tokens,
@@ -340,7 +332,7 @@ fn summarize_one(
             OutputFormat::Text => write!(stdout, "{}", output::Format::Text.render(&summary))?,
             // JSON lines are batch output (`summarize_batch`); never here.
             OutputFormat::Json | OutputFormat::Jsonl => {
-                writeln!(stdout, "{}", serde_json::to_string(&summary)?)?
+                write!(stdout, "{}", output::Format::Json.render(&summary))?
             }
         }
     }
