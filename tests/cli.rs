@@ -826,3 +826,65 @@ fn the_man_page_is_roff_with_a_title_and_every_subcommand() {
         );
     }
 }
+
+/// Every subcommand below `command` (itself included), with its path of names.
+fn subcommands(command: &clap::Command, path: Vec<String>) -> Vec<(Vec<String>, clap::Command)> {
+    let mut all = vec![(path.clone(), command.clone())];
+    for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+        let mut path = path.clone();
+        path.push(sub.get_name().to_string());
+        all.extend(subcommands(sub, path));
+    }
+    all
+}
+
+#[test]
+fn every_subcommand_has_two_to_four_examples_that_parse() {
+    use clap::CommandFactory;
+    let cli = abridge::cli::Cli::command();
+    let all = subcommands(&cli, Vec::new());
+    assert!(all.len() >= 11, "{} commands", all.len());
+    let dir = tempfile::tempdir().unwrap();
+    for (path, command) in all.into_iter().skip(1) {
+        let name = path.join(" ");
+        let help = command
+            .get_after_help()
+            .unwrap_or_else(|| panic!("`{name}` has no examples"))
+            .to_string();
+        let mut lines = help.lines();
+        assert_eq!(lines.next(), Some("Examples:"), "{name}");
+        let examples: Vec<&str> = lines.collect();
+        assert!((2..=4).contains(&examples.len()), "{name}: {examples:?}");
+        for example in examples {
+            // The command itself: before a comment, a redirection or a pipe.
+            let words: Vec<&str> = example
+                .split(" #")
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .take_while(|word| !matches!(*word, ">" | ">>" | "|"))
+                .collect();
+            assert_eq!(words[0], "abridge", "{example}");
+            assert_eq!(
+                words[1..=path.len()],
+                path[..],
+                "`{example}` is not `{name}`"
+            );
+            if let Err(error) = abridge::cli::Cli::command().try_get_matches_from(&words) {
+                panic!("`{example}` does not parse: {error}");
+            }
+        }
+        // And `--help` shows them.
+        let output = abridge(dir.path())
+            .args(&path)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{name}");
+        assert!(
+            stdout(&output).contains(&help),
+            "{name} --help:\n{}",
+            stdout(&output)
+        );
+    }
+}

@@ -14,6 +14,13 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// Examples of `abridge bench`.
+pub(super) const EXAMPLES: &str = "\
+Examples:
+  abridge bench                                          # the default model, every device
+  abridge bench --model smollm2-135m-instruct --device cpu --threads 2
+  abridge bench --prompt-file article.txt --gen 128 --runs 5 --format jsonl";
+
 #[derive(Debug, Args)]
 pub(super) struct BenchArgs {
     #[command(flatten)]

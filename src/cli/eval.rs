@@ -20,6 +20,14 @@ enum Baseline {
     None,
 }
 
+/// Examples of `abridge eval`.
+pub(super) const EXAMPLES: &str = "\
+Examples:
+  abridge eval data.jsonl                                # a table beside LEAD-3
+  abridge eval data.jsonl --limit 5 --predictions out.jsonl --format json
+  abridge eval data.jsonl --batch-size 4 --model qwen2.5-coder-0.5b-instruct
+  abridge eval headlines.jsonl --baseline none -q        # sentiment rows";
+
 #[derive(Debug, Args)]
 pub(super) struct EvalArgs {
     /// JSON Lines file of `{"id", "article", "reference"}` rows (summaries, scored with

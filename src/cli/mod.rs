@@ -41,14 +41,17 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Summarize articles: files, folders (walked recursively), or standard input.
+    #[command(after_help = summarize::EXAMPLES)]
     Summarize(summarize::SummarizeArgs),
     /// List, fetch and locate the models abridge knows.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = models::EXAMPLES)]
     Models(models::ModelsCommand),
     /// Score the model's summaries against references (ROUGE-1/2/Lsum) beside LEAD-3.
+    #[command(after_help = eval::EXAMPLES)]
     Eval(eval::EvalArgs),
     /// Measure a model's speed on each device: load time, prefill and decode tokens/s, time
     /// to the first token, one summary's time and peak memory (medians after a warm-up).
+    #[command(after_help = bench::EXAMPLES)]
     Bench(bench::BenchArgs),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     #[command(after_help = shell::COMPLETIONS_EXAMPLES)]

@@ -13,10 +13,22 @@ use serde::Serialize;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+/// Examples of `abridge models`.
+pub(super) const EXAMPLES: &str = "\
+Examples:
+  abridge models list
+  abridge models fetch qwen2.5-coder-0.5b-instruct
+  abridge models path smollm2-135m-instruct --offline --verify
+  abridge models rm distilbart-cnn-12-6";
+
 #[derive(Debug, Subcommand)]
 pub(super) enum ModelsCommand {
     /// List the catalogue (name, architecture, size, whether it is cached), then the model
     /// folders of other repositories in the Hugging Face cache.
+    #[command(after_help = "\
+Examples:
+  abridge models list                                    # `*` marks the default model
+  abridge models list --format json")]
     List {
         /// A table with the cache's other model folders after the catalogue, or the
         /// catalogue's rows alone as one JSON array or as JSON Lines, one object per model
@@ -25,11 +37,20 @@ pub(super) enum ModelsCommand {
         format: OutputFormat,
     },
     /// Download and verify a model; one already cached is hashed again and checked.
+    #[command(after_help = "\
+Examples:
+  abridge models fetch qwen2.5-coder-0.5b-instruct
+  abridge models fetch distilbart-cnn-12-6               # a model folder from its repository
+  abridge models fetch hf:Qwen/Qwen3-1.7B-GGUF:Q8_0")]
     Fetch {
         /// Catalogue name, e.g. `qwen2.5-coder-1.5b-instruct`.
         name: String,
     },
     /// Print the verified local path of a model's file, fetching it if needed.
+    #[command(after_help = "\
+Examples:
+  abridge models path smollm2-135m-instruct
+  abridge models path smollm2-135m-instruct --offline --verify")]
     Path {
         /// Catalogue name.
         name: String,
@@ -42,6 +63,10 @@ pub(super) enum ModelsCommand {
         verify: bool,
     },
     /// Remove a model from abridge's cache and the Hugging Face cache.
+    #[command(after_help = "\
+Examples:
+  abridge models rm smollm2-135m-instruct
+  abridge models rm sshleifer/distilbart-cnn-12-6")]
     Rm {
         /// Catalogue name, or a Hugging Face repository (ORG/NAME).
         name: String,

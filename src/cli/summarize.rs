@@ -17,6 +17,14 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// Examples of `abridge summarize`.
+pub(super) const EXAMPLES: &str = "\
+Examples:
+  abridge summarize article.txt                          # about 100 words, streamed
+  abridge summarize story.html --length long --format json
+  abridge summarize news/ --out summaries/ --batch-size 4   # a folder, resumably
+  abridge summarize news/ --format jsonl -q > summaries.jsonl";
+
 #[derive(Debug, Args)]
 pub(super) struct SummarizeArgs {
     /// Articles (.txt, .md, .html) or folders of them; none or `-` reads standard input.
