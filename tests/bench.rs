@@ -99,6 +99,10 @@ fn json_lines_carry_every_field_and_missing_devices_are_skipped() {
             .unwrap_or_else(|| panic!("{field}: {cpu}"));
         assert!(value > 0.0 && value.is_finite(), "{field} = {value}");
     }
+    for speed in ["prefill_tok_s", "decode_tok_s"] {
+        let (min, max) = (&cpu[format!("{speed}_min")], &cpu[format!("{speed}_max")]);
+        assert_eq!((min, max), (&cpu[speed], &cpu[speed]), "one round: {cpu}");
+    }
     assert!(cpu["summary_tokens"].as_u64().unwrap() > 0);
     let peak = cpu["peak_rss_mb"]
         .as_f64()
@@ -131,9 +135,15 @@ fn a_device_the_build_lacks_is_a_table_row_not_a_failure() {
     );
     let table = stdout(&out);
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 3, "{table}");
     assert!(lines[0].starts_with("DEVICE  MODEL  KERNELS"), "{table}");
     assert!(lines[2].starts_with("CPU: "), "{table}");
+    // Then the legend, a line per column.
+    assert_eq!(lines[3], "", "{table}");
+    assert!(
+        lines[4].starts_with("Medians over the measured rounds"),
+        "{table}"
+    );
+    assert_eq!(lines.len(), 5 + 12, "{table}");
     assert!(
         lines[1].starts_with("cuda")
             && lines[1]
@@ -196,6 +206,12 @@ fn an_encoder_decoder_is_benchmarked_within_its_own_limits() {
     assert_eq!(report["gen_tokens"], 127);
     assert!(report["prompt_tokens"].as_u64().unwrap() <= 128);
     assert!(report["decode_tok_s"].as_f64().unwrap() > 0.0);
+    for speed in ["prefill_tok_s", "decode_tok_s"] {
+        let at = |suffix: &str| report[format!("{speed}{suffix}")].as_f64().unwrap();
+        // One round: its spread is itself (each figure rounded on its own).
+        assert!((at("_min") - at("")).abs() <= 0.01, "{report}");
+        assert!((at("_max") - at("")).abs() <= 0.01, "{report}");
+    }
     assert!(report["summary_tokens"].as_u64().unwrap() > 0);
 }
 

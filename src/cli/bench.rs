@@ -116,6 +116,7 @@ pub(super) fn run(args: BenchArgs) -> Result<ExitCode> {
         OutputFormat::Text => {
             write!(stdout, "{}", bench::render::table(&reports))?;
             writeln!(stdout, "CPU: {}", crate::device::cpu_name())?;
+            write!(stdout, "\n{}", bench::render::legend())?;
         }
         OutputFormat::Json => {
             let reports: Vec<_> = reports.iter().map(versioned).collect();
