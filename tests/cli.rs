@@ -532,6 +532,13 @@ fn eval_runs_end_to_end_on_a_tiny_model_and_writes_predictions() {
         assert_eq!(line["rows"], 2);
     }
     assert_eq!(lines[1]["rouge1"], systems[1]["rouge1"]);
+    assert!(lines[1]["rouge1_sd"].as_f64().unwrap() >= 0.0);
+
+    // The table explains itself, and says two rows are few.
+    let table = eval("text");
+    assert!(table.contains(" ±"), "{table}");
+    assert!(table.contains("\n  verbatim "), "{table}");
+    assert!(table.contains("warning: only 2 rows evaluated"), "{table}");
 }
 
 #[test]
