@@ -1051,14 +1051,14 @@ mod tests {
         assert_eq!(
             rows[0],
             format!(
-                "{{\"input\":\"{a}\",\"summary\":\"Alpha\",\"model\":\"test-model\",\
+                "{{\"schema_version\":1,\"input\":\"{a}\",\"summary\":\"Alpha\",\"model\":\"test-model\",\
                  \"device\":\"cpu\",\"input_words\":2,\"input_tokens\":0,\"output_tokens\":0,\
                  \"chunks\":1,\"seconds\":0.0,\"status\":\"ok\"}}"
             )
         );
         assert_eq!(
             rows[1],
-            format!("{{\"input\":\"{b}\",\"status\":\"failed\",\"error\":\"empty\"}}")
+            format!("{{\"schema_version\":1,\"input\":\"{b}\",\"status\":\"failed\",\"error\":\"empty\"}}")
         );
     }
 }
