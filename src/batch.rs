@@ -341,6 +341,8 @@ impl fmt::Display for Tally {
 struct LazyModel<L, S> {
     load: Option<L>,
     model: Option<S>,
+    /// `--quiet`: no line saying how long loading took.
+    quiet: bool,
 }
 
 impl<L: FnOnce() -> Result<S>, S> LazyModel<L, S> {
@@ -348,12 +350,14 @@ impl<L: FnOnce() -> Result<S>, S> LazyModel<L, S> {
         if let Some(load) = self.load.take() {
             let started = Instant::now();
             let model = progress.suspend(load)?;
-            progress.suspend(|| {
-                eprintln!(
-                    "abridge: model loaded in {:.1} s",
-                    started.elapsed().as_secs_f64()
-                )
-            });
+            if !self.quiet {
+                progress.suspend(|| {
+                    eprintln!(
+                        "abridge: model loaded in {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    )
+                });
+            }
             self.model = Some(model);
         }
         Ok(self.model.as_mut().expect("loaded above"))
@@ -367,13 +371,15 @@ impl<L: FnOnce() -> Result<S>, S> LazyModel<L, S> {
 /// (one result each, in order). An article that cannot be read, summarized or written is
 /// reported on stderr by name and counted, and the run goes on; only a failure to load the
 /// model, to write standard output, or a write failure that would repeat for every later
-/// summary ([`WriteStopped`]) ends it early.
+/// summary ([`WriteStopped`]) ends it early. `quiet` (`--quiet`) hides the progress bar
+/// and the line saying how long the model took to load; failures are still reported.
 pub fn run<L, S>(
     inputs: &[Input],
     max_input_bytes: u64,
     destination: &mut Destination,
     stop: &AtomicBool,
     group: usize,
+    quiet: bool,
     load: L,
 ) -> Result<Tally>
 where
@@ -392,10 +398,15 @@ where
         up_to_date: inputs.len() - pending.len(),
         ..Tally::default()
     };
-    let progress = progress_bar(pending.len());
+    let progress = if quiet {
+        ProgressBar::hidden()
+    } else {
+        progress_bar(pending.len())
+    };
     let mut model = LazyModel {
         load: Some(load),
         model: None,
+        quiet,
     };
     for (started, inputs) in pending.chunks(group.max(1)).enumerate() {
         if stop.load(Ordering::SeqCst) {
@@ -602,6 +613,7 @@ mod tests {
             destination,
             &AtomicBool::new(stop),
             2,
+            false,
             || {
                 loads.set(loads.get() + 1);
                 Ok(first_words)
@@ -916,7 +928,7 @@ mod tests {
         let summarized = Cell::new(0);
         let mut destination = Destination::Folder(blocked);
         let stop = AtomicBool::new(false);
-        let error = run(&inputs, 1 << 20, &mut destination, &stop, 1, || {
+        let error = run(&inputs, 1 << 20, &mut destination, &stop, 1, false, || {
             Ok(|articles: &[Article]| {
                 summarized.set(summarized.get() + articles.len());
                 first_words(articles)
@@ -950,7 +962,7 @@ mod tests {
         let stop = AtomicBool::new(false);
         // The first group is summarized; Ctrl-C comes during the second, whose long article
         // stops between its parts.
-        let tally = run(&inputs, 1 << 20, &mut destination, &stop, 1, || {
+        let tally = run(&inputs, 1 << 20, &mut destination, &stop, 1, false, || {
             Ok(|articles: &[Article]| {
                 if articles[0].source.ends_with("a.txt") {
                     return first_words(articles);
@@ -1041,14 +1053,14 @@ mod tests {
         assert_eq!(
             rows[0],
             format!(
-                "{{\"input\":\"{a}\",\"summary\":\"Alpha\",\"model\":\"test-model\",\
+                "{{\"schema_version\":1,\"input\":\"{a}\",\"summary\":\"Alpha\",\"model\":\"test-model\",\
                  \"device\":\"cpu\",\"input_words\":2,\"input_tokens\":0,\"output_tokens\":0,\
                  \"chunks\":1,\"seconds\":0.0,\"status\":\"ok\"}}"
             )
         );
         assert_eq!(
             rows[1],
-            format!("{{\"input\":\"{b}\",\"status\":\"failed\",\"error\":\"empty\"}}")
+            format!("{{\"schema_version\":1,\"input\":\"{b}\",\"status\":\"failed\",\"error\":\"empty\"}}")
         );
     }
 }

@@ -74,6 +74,7 @@ fn json_lines_carry_every_field_and_missing_devices_are_skipped() {
     assert_eq!(lines.len(), 2, "one line per device: {lines:?}");
 
     let cpu = &lines[0];
+    assert_eq!(cpu["schema_version"], 1);
     assert_eq!(cpu["device"], "cpu");
     assert_eq!(cpu["model"], MODEL);
     assert_eq!(cpu["threads"], 2);
@@ -98,6 +99,10 @@ fn json_lines_carry_every_field_and_missing_devices_are_skipped() {
             .unwrap_or_else(|| panic!("{field}: {cpu}"));
         assert!(value > 0.0 && value.is_finite(), "{field} = {value}");
     }
+    for speed in ["prefill_tok_s", "decode_tok_s"] {
+        let (min, max) = (&cpu[format!("{speed}_min")], &cpu[format!("{speed}_max")]);
+        assert_eq!((min, max), (&cpu[speed], &cpu[speed]), "one round: {cpu}");
+    }
     assert!(cpu["summary_tokens"].as_u64().unwrap() > 0);
     let peak = cpu["peak_rss_mb"]
         .as_f64()
@@ -108,7 +113,8 @@ fn json_lines_carry_every_field_and_missing_devices_are_skipped() {
     );
 
     let cuda = &lines[1];
-    assert_eq!(cuda.as_object().unwrap().len(), 2, "{cuda}");
+    assert_eq!(cuda.as_object().unwrap().len(), 3, "{cuda}");
+    assert_eq!(cuda["schema_version"], 1);
     assert_eq!(cuda["device"], "cuda");
     let reason = cuda["skipped"].as_str().unwrap();
     if !cfg!(feature = "cuda") {
@@ -129,9 +135,15 @@ fn a_device_the_build_lacks_is_a_table_row_not_a_failure() {
     );
     let table = stdout(&out);
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 3, "{table}");
     assert!(lines[0].starts_with("DEVICE  MODEL  KERNELS"), "{table}");
     assert!(lines[2].starts_with("CPU: "), "{table}");
+    // Then the legend, a line per column.
+    assert_eq!(lines[3], "", "{table}");
+    assert!(
+        lines[4].starts_with("Medians over the measured rounds"),
+        "{table}"
+    );
+    assert_eq!(lines.len(), 5 + 12, "{table}");
     assert!(
         lines[1].starts_with("cuda")
             && lines[1]
@@ -166,31 +178,40 @@ fn an_encoder_decoder_is_benchmarked_within_its_own_limits() {
         "/tests/fixtures/seq2seq/pegasus"
     );
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_abridge"))
-        .args([
-            "bench",
-            "--json",
-            "--offline",
-            "--device",
-            "cpu",
-            "--runs",
-            "1",
-        ])
-        .args(["--gen", "500", "--model", folder, "--prompt-file"])
-        .arg(write_article(dir.path()))
-        .env("ABRIDGE_CACHE", dir.path().join("cache"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let article = write_article(dir.path());
+    let bench = |format: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_abridge"))
+            .args(["bench", "--offline", "--device", "cpu", "--runs", "1"])
+            .args(format)
+            .args(["--gen", "500", "--model", folder, "--prompt-file"])
+            .arg(&article)
+            .env("ABRIDGE_CACHE", dir.path().join("cache"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    // `--json` is the older spelling of `--format jsonl`; `--format json` is one array.
+    let report: Value = serde_json::from_str(bench(&["--json"]).trim()).unwrap();
+    let array: Value = serde_json::from_str(bench(&["--format", "json"]).trim()).unwrap();
+    assert_eq!(array.as_array().unwrap().len(), 1);
+    assert_eq!(array[0]["gen_tokens"], report["gen_tokens"]);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(array[0]["schema_version"], 1);
     assert_eq!(report["device"], "cpu");
     assert_eq!(report["gen_tokens"], 127);
     assert!(report["prompt_tokens"].as_u64().unwrap() <= 128);
     assert!(report["decode_tok_s"].as_f64().unwrap() > 0.0);
+    for speed in ["prefill_tok_s", "decode_tok_s"] {
+        let at = |suffix: &str| report[format!("{speed}{suffix}")].as_f64().unwrap();
+        // One round: its spread is itself (each figure rounded on its own).
+        assert!((at("_min") - at("")).abs() <= 0.01, "{report}");
+        assert!((at("_max") - at("")).abs() <= 0.01, "{report}");
+    }
     assert!(report["summary_tokens"].as_u64().unwrap() > 0);
 }
 

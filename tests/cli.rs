@@ -239,6 +239,7 @@ fn summarize_runs_end_to_end_on_a_tiny_model_with_json_output() {
     ] {
         assert!(json.get(field).is_some(), "missing `{field}` in {json}");
     }
+    assert_eq!(json["schema_version"], 1);
     assert_eq!(json["model"], "tiny");
     assert_eq!(json["device"], "cpu");
     assert_eq!(json["chunks"], 1);
@@ -396,6 +397,51 @@ fn models_list_shows_the_catalogue_and_the_default() {
     ] {
         assert!(listing.contains(name), "`{name}` missing from:\n{listing}");
     }
+
+    let list = |format: &str| {
+        let output = abridge(dir.path())
+            .args(["models", "list", "--format", format])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let array: Vec<serde_json::Value> = serde_json::from_str(list("json").trim()).unwrap();
+    let lines: Vec<serde_json::Value> = list("jsonl")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(array, lines);
+    assert_eq!(array.len(), listing.lines().count() - 3, "{listing}");
+    for row in &array {
+        let mut keys: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort();
+        let expected = [
+            "architecture",
+            "cached",
+            "default",
+            "description",
+            "name",
+            "schema_version",
+        ];
+        let size = keys.iter().position(|k| *k == "size_mb").unwrap();
+        keys.remove(size);
+        assert_eq!(keys, expected, "{row}");
+        assert_eq!(row["schema_version"], 1);
+        // The cache is empty.
+        assert_eq!(row["cached"], false, "{row}");
+        assert!(row["size_mb"].is_null() || row["size_mb"].as_f64().unwrap() > 1.0);
+    }
+    let defaults: Vec<&serde_json::Value> = array.iter().filter(|r| r["default"] == true).collect();
+    assert_eq!(defaults.len(), 1);
+    assert_eq!(defaults[0]["name"], "qwen2.5-coder-1.5b-instruct");
+    assert_eq!(defaults[0]["size_mb"], 1117.3);
+    assert_eq!(defaults[0]["architecture"], "qwen2");
 }
 
 #[test]
@@ -435,6 +481,7 @@ fn eval_runs_end_to_end_on_a_tiny_model_and_writes_predictions() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(report["schema_version"], 1);
     assert_eq!(report["rows"], 2);
     let systems = report["systems"].as_array().unwrap();
     assert_eq!(systems[0]["system"], "tiny");
@@ -454,6 +501,44 @@ fn eval_runs_end_to_end_on_a_tiny_model_and_writes_predictions() {
         assert!(line["id"].as_str().unwrap().starts_with("row-"));
         assert!(line["summary"].is_string());
     }
+
+    // --format json is what --json was; --format jsonl is a line per system.
+    let eval = |format: &str| {
+        let output = abridge(dir.path())
+            .args(["eval", "--limit", "2", "--words", "10", "--format", format])
+            .arg("--model")
+            .arg(&model)
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let json: serde_json::Value = serde_json::from_str(eval("json").trim()).unwrap();
+    let keys = |value: &serde_json::Value| -> Vec<String> {
+        value.as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(keys(&json), keys(&report));
+    assert_eq!(json["systems"][1], systems[1], "LEAD-3 is deterministic");
+    let lines: Vec<serde_json::Value> = eval("jsonl")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for (line, system) in lines.iter().zip(["tiny", "lead3"]) {
+        assert_eq!(line["schema_version"], 1);
+        assert_eq!(line["system"], system);
+        assert_eq!(line["data"], data.to_str().unwrap());
+        assert_eq!(line["rows"], 2);
+    }
+    assert_eq!(lines[1]["rouge1"], systems[1]["rouge1"]);
+    assert!(lines[1]["rouge1_sd"].as_f64().unwrap() >= 0.0);
+
+    // The table explains itself, and says two rows are few.
+    let table = eval("text");
+    assert!(table.contains(" ±"), "{table}");
+    assert!(table.contains("\n  verbatim "), "{table}");
+    assert!(table.contains("warning: only 2 rows evaluated"), "{table}");
 }
 
 #[test]
@@ -581,4 +666,232 @@ fn a_long_article_tells_how_its_parts_are_going() {
         "{err}"
     );
     assert!(err.contains("merging"), "{err}");
+
+    // --quiet: the same summary, and not a line of progress.
+    let quiet = abridge(dir.path())
+        .args([
+            "summarize",
+            "-q",
+            "--raw",
+            "--words",
+            "10",
+            "--window",
+            "700",
+        ])
+        .arg("--model")
+        .arg(&model)
+        .arg(&long)
+        .output()
+        .unwrap();
+    assert_eq!(quiet.status.code(), Some(0), "{}", stderr(&quiet));
+    assert_eq!(stderr(&quiet), "");
+    assert_eq!(stdout(&quiet), stdout(&output));
+}
+
+#[test]
+fn quiet_keeps_errors_and_drops_the_rest_and_cannot_go_with_verbose() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, article) = tiny_model_and_article(dir.path());
+    let empty = dir.path().join("empty.txt");
+    fs::write(&empty, "").unwrap();
+    let batch = |extra: &[&str]| {
+        abridge(dir.path())
+            .args(["summarize", "--raw", "--words", "10", "--format", "jsonl"])
+            .args(extra)
+            .arg("--model")
+            .arg(&model)
+            .arg(&article)
+            .arg(&empty)
+            .output()
+            .unwrap()
+    };
+    let chatty = batch(&[]);
+    let err = stderr(&chatty);
+    assert_eq!(chatty.status.code(), Some(1), "{err}");
+    assert!(err.contains("model loaded in") && err.contains("done 1, up to date 0, failed 1"));
+    let quiet = batch(&["--quiet"]);
+    assert_eq!(quiet.status.code(), Some(1));
+    let err = stderr(&quiet);
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        [format!("abridge: {}: empty", empty.display())]
+    );
+    assert_eq!(stdout(&quiet).lines().count(), 2, "{}", stdout(&quiet));
+
+    for command in ["summarize", "eval"] {
+        let output = abridge(dir.path())
+            .args([command, "-q", "-v"])
+            .arg(&article)
+            .output()
+            .unwrap();
+        assert_fails_usage(&output, &["--quiet", "--verbose"]);
+    }
+}
+
+/// Asserts a clap usage error: exit 2, the message naming every `needle`, no panic.
+fn assert_fails_usage(output: &Output, needles: &[&str]) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "`{needle}` missing from: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn color_follows_the_flag_and_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let escapes = |args: &[&str], env: &[(&str, &str)]| {
+        let output = abridge(dir.path())
+            .args(args)
+            .envs(env.iter().copied())
+            .env_remove("CLICOLOR")
+            .output()
+            .unwrap();
+        let text = stdout(&output) + &stderr(&output);
+        text.contains('\u{1b}')
+    };
+    // Help on a pipe: colour only when asked for (or forced, unless NO_COLOR).
+    assert!(escapes(&["--color", "always", "--help"], &[]));
+    assert!(escapes(
+        &["summarize", "--help", "--color=always"],
+        &[("NO_COLOR", "1")]
+    ));
+    assert!(!escapes(
+        &["--color", "never", "--help"],
+        &[("CLICOLOR_FORCE", "1")]
+    ));
+    assert!(escapes(
+        &["--help"],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "")]
+    ));
+    assert!(!escapes(
+        &["--help"],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]
+    ));
+    // Usage errors and abridge's own errors alike.
+    assert!(escapes(&["summarize", "--bogus", "--color", "always"], &[]));
+    assert!(!escapes(
+        &["summarize", "--bogus"],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "x")]
+    ));
+    let missing = ["summarize", "/no/such/article.txt", "--color", "always"];
+    assert!(escapes(&missing, &[]));
+    assert!(!escapes(&missing[..2], &[]));
+    let output = abridge(dir.path())
+        .args(["--color", "purple", "--help"])
+        .output()
+        .unwrap();
+    assert_fails_usage(&output, &["purple", "--color"]);
+}
+
+/// The subcommands every completion script and the man page must name.
+const SUBCOMMANDS: [&str; 6] = ["summarize", "models", "eval", "bench", "completions", "man"];
+
+#[test]
+fn completion_scripts_name_every_subcommand_and_a_bad_shell_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let output = abridge(dir.path())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{shell}: {}", stderr(&output));
+        let script = stdout(&output);
+        for name in SUBCOMMANDS {
+            assert!(script.contains(name), "{shell}: `{name}` missing");
+        }
+        // Options of subcommands are completed too.
+        assert!(script.contains("batch-size"), "{shell}: no --batch-size");
+    }
+    let output = abridge(dir.path())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("'tcsh'"), "{}", stderr(&output));
+}
+
+#[test]
+fn the_man_page_is_roff_with_a_title_and_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = abridge(dir.path()).arg("man").output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let page = stdout(&output);
+    let lines: Vec<&str> = page.lines().collect();
+    // Only roff's string definitions come before the title line.
+    let title = lines
+        .iter()
+        .position(|line| line.starts_with(".TH abridge 1"))
+        .unwrap_or_else(|| panic!("no .TH line:\n{page}"));
+    assert!(lines[..title].iter().all(|line| line.starts_with('.')));
+    assert!(page.contains(".SH NAME") && page.contains(".SH SUBCOMMANDS"));
+    for name in SUBCOMMANDS {
+        assert!(
+            page.contains(&format!("abridge\\-{name}")),
+            "`{name}` missing"
+        );
+    }
+}
+
+/// Every subcommand below `command` (itself included), with its path of names.
+fn subcommands(command: &clap::Command, path: Vec<String>) -> Vec<(Vec<String>, clap::Command)> {
+    let mut all = vec![(path.clone(), command.clone())];
+    for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+        let mut path = path.clone();
+        path.push(sub.get_name().to_string());
+        all.extend(subcommands(sub, path));
+    }
+    all
+}
+
+#[test]
+fn every_subcommand_has_two_to_four_examples_that_parse() {
+    use clap::CommandFactory;
+    let cli = abridge::cli::Cli::command();
+    let all = subcommands(&cli, Vec::new());
+    assert!(all.len() >= 11, "{} commands", all.len());
+    let dir = tempfile::tempdir().unwrap();
+    for (path, command) in all.into_iter().skip(1) {
+        let name = path.join(" ");
+        let help = command
+            .get_after_help()
+            .unwrap_or_else(|| panic!("`{name}` has no examples"))
+            .to_string();
+        let mut lines = help.lines();
+        assert_eq!(lines.next(), Some("Examples:"), "{name}");
+        let examples: Vec<&str> = lines.collect();
+        assert!((2..=4).contains(&examples.len()), "{name}: {examples:?}");
+        for example in examples {
+            // The command itself: before a comment, a redirection or a pipe.
+            let words: Vec<&str> = example
+                .split(" #")
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .take_while(|word| !matches!(*word, ">" | ">>" | "|"))
+                .collect();
+            assert_eq!(words[0], "abridge", "{example}");
+            assert_eq!(
+                words[1..=path.len()],
+                path[..],
+                "`{example}` is not `{name}`"
+            );
+            if let Err(error) = abridge::cli::Cli::command().try_get_matches_from(&words) {
+                panic!("`{example}` does not parse: {error}");
+            }
+        }
+        // And `--help` shows them.
+        let output = abridge(dir.path())
+            .args(&path)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{name}");
+        assert!(
+            stdout(&output).contains(&help),
+            "{name} --help:\n{}",
+            stdout(&output)
+        );
+    }
 }

@@ -2,7 +2,8 @@
 //! loads the model, then runs a warm-up and `runs` measured rounds, each round being one
 //! fixed-length generation (the summarization prompt around an article, then exactly
 //! `gen_tokens` tokens, the end token ignored, so rounds and engines compare) and one real
-//! summary of the same article; it reports the medians as plain [`Measurement`]s.
+//! summary of the same article; it reports the medians (and the prefill and decode speeds'
+//! spread over the rounds) as plain [`Measurement`]s.
 //! Devices this build or machine lacks become [`Skipped`] reports. Printing is
 //! [`render`]'s job; [`memory`] reads the peak resident memory.
 
@@ -126,8 +127,20 @@ pub struct Measurement {
     pub load_s: f64,
     /// Prompt tokens per second of prefill.
     pub prefill_tok_s: f64,
+    /// The slowest measured round's `prefill_tok_s` (0 in reports from before it was kept).
+    #[serde(default)]
+    pub prefill_tok_s_min: f64,
+    /// The fastest measured round's `prefill_tok_s` (0 in reports from before it was kept).
+    #[serde(default)]
+    pub prefill_tok_s_max: f64,
     /// Generated tokens per second after the first one (each costs one forward pass).
     pub decode_tok_s: f64,
+    /// The slowest measured round's `decode_tok_s` (0 in reports from before it was kept).
+    #[serde(default)]
+    pub decode_tok_s_min: f64,
+    /// The fastest measured round's `decode_tok_s` (0 in reports from before it was kept).
+    #[serde(default)]
+    pub decode_tok_s_max: f64,
     /// Seconds from the prompt text to the first generated token (tokenizing and prefill).
     pub ttft_s: f64,
     /// Seconds for one summary of the article along `abridge summarize`'s path.
@@ -151,7 +164,8 @@ pub struct Skipped {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum DeviceReport {
-    Measured(Measurement),
+    /// Boxed: a measurement is several times the size of a skipped device's reason.
+    Measured(Box<Measurement>),
     Skipped(Skipped),
 }
 
@@ -173,9 +187,9 @@ pub fn run(
     let mut reports = Vec::with_capacity(devices.len());
     for &choice in devices {
         let report = match device::open(choice) {
-            Ok(device) => {
-                DeviceReport::Measured(measure(spec, path, device, text, options, progress)?)
-            }
+            Ok(device) => DeviceReport::Measured(Box::new(measure(
+                spec, path, device, text, options, progress,
+            )?)),
             Err(reason) => DeviceReport::Skipped(Skipped {
                 device: choice.name().to_string(),
                 skipped: format!("{reason:#}"),
@@ -226,6 +240,15 @@ fn measure(
         }
     }
     let median_of = |field: fn(&Round) -> f64| median(rounds.iter().map(field).collect());
+    let min_of = |field: fn(&Round) -> f64| {
+        round_to(rounds.iter().map(field).fold(f64::INFINITY, f64::min), 2)
+    };
+    let max_of = |field: fn(&Round) -> f64| {
+        round_to(
+            rounds.iter().map(field).fold(f64::NEG_INFINITY, f64::max),
+            2,
+        )
+    };
     Ok(Measurement {
         device: name.to_string(),
         model: spec.name.clone(),
@@ -240,7 +263,11 @@ fn measure(
         runs: options.runs,
         load_s: round_to(load_s, 3),
         prefill_tok_s: round_to(median_of(|r| r.prefill_tok_s), 2),
+        prefill_tok_s_min: min_of(|r| r.prefill_tok_s),
+        prefill_tok_s_max: max_of(|r| r.prefill_tok_s),
         decode_tok_s: round_to(median_of(|r| r.decode_tok_s), 2),
+        decode_tok_s_min: min_of(|r| r.decode_tok_s),
+        decode_tok_s_max: max_of(|r| r.decode_tok_s),
         ttft_s: round_to(median_of(|r| r.ttft_s), 3),
         summary_s: round_to(median_of(|r| r.summary_s), 3),
         summary_tokens: median_of(|r| r.summary_tokens as f64).round() as usize,

@@ -5,14 +5,27 @@
 use super::spinner;
 use crate::catalogue::ModelSpec;
 use crate::device::{self, DeviceChoice};
+use crate::fetch::FetchOptions;
 use crate::generate::{DecodeOptions, LOOKUP_TOKENS};
 use crate::language::LanguageChoice;
 use crate::provision;
 use crate::summarize::{Given, Length, Style, Summarizer, SummaryOptions, MIN_WINDOW};
 use anyhow::Result;
 use clap::builder::RangedU64ValueParser;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+
+/// The one output flag, `--format`, of `summarize`, `eval`, `bench` and `models list`; every
+/// JSON record carries `schema_version` (see `output::SCHEMA_VERSION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum OutputFormat {
+    /// For people: the summary text, or a table.
+    Text,
+    /// JSON: one object per article (summarize) or one document (the others).
+    Json,
+    /// JSON Lines: one object per line (an article, a system, a device, a model).
+    Jsonl,
+}
 
 /// Which model to run and where it comes from.
 #[derive(Debug, Clone, Args)]
@@ -29,9 +42,14 @@ pub(super) struct ModelSourceArgs {
 
 impl ModelSourceArgs {
     /// The catalogue entry and verified local file of the model (see
-    /// [`provision::resolve`]).
-    pub fn resolve(&self) -> Result<(ModelSpec, PathBuf)> {
-        provision::resolve(self.model.as_deref(), self.offline)
+    /// [`provision::resolve`]); `quiet` draws no download progress bars.
+    pub fn resolve(&self, quiet: bool) -> Result<(ModelSpec, PathBuf)> {
+        let options = FetchOptions::from_env(self.offline);
+        let options = FetchOptions {
+            progress: options.progress && !quiet,
+            ..options
+        };
+        provision::resolve_with(self.model.as_deref(), options)
     }
 
     /// Whether nothing may be downloaded: `--offline`, `ABRIDGE_OFFLINE=1` or
@@ -91,6 +109,10 @@ pub(super) struct ModelArgs {
     /// the CPU.
     #[arg(long, short = 'v')]
     pub(super) verbose: bool,
+    /// No progress bars, spinners or informational lines on standard error (errors and
+    /// warnings are still printed).
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub(super) quiet: bool,
 }
 
 /// How tokens are chosen.
@@ -271,9 +293,9 @@ impl ModelArgs {
     /// Resolves, verifies and loads the model on the chosen device.
     pub fn load(&self) -> Result<Summarizer> {
         device::set_threads(self.speed.threads)?;
-        let (spec, path) = self.source.resolve()?;
+        let (spec, path) = self.source.resolve(self.quiet)?;
         let device = device::open(self.device)?;
-        let spinner = spinner(format!("loading {}", spec.name));
+        let spinner = spinner(format!("loading {}", spec.name), self.quiet);
         let summarizer = provision::load(spec, &path, device)?;
         spinner.finish_and_clear();
         if self.verbose {

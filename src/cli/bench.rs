@@ -1,17 +1,25 @@
 //! `abridge bench`: a model's speed on each device, as a table or JSON lines.
 
-use super::args::{ModelSourceArgs, SpeedArgs};
+use super::args::{ModelSourceArgs, OutputFormat, SpeedArgs};
 use super::spinner;
 use crate::bench::{self, BenchOptions, BenchText, DeviceSet};
 use crate::device;
 use crate::error::RequestError;
 use crate::input::{self, Format};
+use crate::output::versioned;
 use anyhow::Result;
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// Examples of `abridge bench`.
+pub(super) const EXAMPLES: &str = "\
+Examples:
+  abridge bench                                          # the default model, every device
+  abridge bench --model smollm2-135m-instruct --device cpu --threads 2
+  abridge bench --prompt-file article.txt --gen 128 --runs 5 --format jsonl";
 
 #[derive(Debug, Args)]
 pub(super) struct BenchArgs {
@@ -43,8 +51,13 @@ pub(super) struct BenchArgs {
     words: usize,
     #[command(flatten)]
     speed: SpeedArgs,
-    /// One JSON object per device per line instead of a table (fields: docs/bench.md).
-    #[arg(long)]
+    /// The report: a table, one JSON array of the devices' objects once all are measured,
+    /// or JSON Lines, one object per device printed as soon as it is done (fields:
+    /// docs/bench.md).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    /// The older spelling of --format jsonl.
+    #[arg(long, hide = true, conflicts_with = "format")]
     json: bool,
 }
 
@@ -62,9 +75,14 @@ fn bench_text(prompt_file: Option<&Path>) -> Result<BenchText> {
 }
 
 pub(super) fn run(args: BenchArgs) -> Result<ExitCode> {
+    let format = if args.json {
+        OutputFormat::Jsonl
+    } else {
+        args.format
+    };
     let text = bench_text(args.prompt_file.as_deref())?;
     device::set_threads(args.speed.threads)?;
-    let (spec, path) = args.source.resolve()?;
+    let (spec, path) = args.source.resolve(false)?;
     let options = BenchOptions {
         gen_tokens: args.gen,
         runs: args.runs,
@@ -73,7 +91,7 @@ pub(super) fn run(args: BenchArgs) -> Result<ExitCode> {
         summary_words: args.words,
         lookup: args.speed.lookup(),
     };
-    let spinner = spinner(String::new());
+    let spinner = spinner(String::new(), false);
     let reports = bench::run(
         &spec,
         &path,
@@ -82,7 +100,7 @@ pub(super) fn run(args: BenchArgs) -> Result<ExitCode> {
         &options,
         &mut |step| spinner.set_message(step.to_string()),
         &mut |report| {
-            if args.json {
+            if format == OutputFormat::Jsonl {
                 spinner.suspend(|| -> Result<()> {
                     let mut stdout = io::stdout().lock();
                     writeln!(stdout, "{}", bench::render::json_line(report)?)?;
@@ -93,10 +111,19 @@ pub(super) fn run(args: BenchArgs) -> Result<ExitCode> {
         },
     )?;
     spinner.finish_and_clear();
-    if !args.json {
-        print!("{}", bench::render::table(&reports));
-        println!("CPU: {}", crate::device::cpu_name());
-        io::stdout().flush()?;
+    let mut stdout = io::stdout().lock();
+    match format {
+        OutputFormat::Text => {
+            write!(stdout, "{}", bench::render::table(&reports))?;
+            writeln!(stdout, "CPU: {}", crate::device::cpu_name())?;
+            write!(stdout, "\n{}", bench::render::legend())?;
+        }
+        OutputFormat::Json => {
+            let reports: Vec<_> = reports.iter().map(versioned).collect();
+            writeln!(stdout, "{}", serde_json::to_string(&reports)?)?;
+        }
+        OutputFormat::Jsonl => {}
     }
+    stdout.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,13 +1,14 @@
 //! `abridge eval`: the model's summaries of an evaluation set scored beside LEAD-3.
 
-use super::args::{ModelArgs, SummaryArgs, EVAL_DEFAULTS};
+use super::args::{ModelArgs, OutputFormat, SummaryArgs, EVAL_DEFAULTS};
 use crate::error::RequestError;
 use crate::eval;
+use crate::output::versioned;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Baselines `eval` can score next to the model.
@@ -18,6 +19,14 @@ enum Baseline {
     /// No baseline.
     None,
 }
+
+/// Examples of `abridge eval`.
+pub(super) const EXAMPLES: &str = "\
+Examples:
+  abridge eval data.jsonl                                # a table beside LEAD-3
+  abridge eval data.jsonl --limit 5 --predictions out.jsonl --format json
+  abridge eval data.jsonl --batch-size 4 --model qwen2.5-coder-0.5b-instruct
+  abridge eval headlines.jsonl --baseline none -q        # sentiment rows";
 
 #[derive(Debug, Args)]
 pub(super) struct EvalArgs {
@@ -38,8 +47,12 @@ pub(super) struct EvalArgs {
     /// one that scores every row 0).
     #[arg(long, value_enum, default_value_t = Baseline::Lead3)]
     baseline: Baseline,
-    /// Print one JSON object with every system's scores instead of a table.
-    #[arg(long)]
+    /// The report: a table, one JSON object `{"data", "rows", "systems"}` with every
+    /// system's scores, or JSON Lines, one object per system (its scores and `data`).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    /// The older spelling of --format json.
+    #[arg(long, hide = true, conflicts_with = "format")]
     json: bool,
     #[command(flatten)]
     summary: SummaryArgs,
@@ -59,7 +72,7 @@ pub(super) fn run(args: EvalArgs) -> Result<ExitCode> {
     let options = args.summary.options(&args.model, EVAL_DEFAULTS);
     let mut summarizer = args.model.load()?;
     summarizer.check_options(&options)?;
-    let progress = progress_bar(rows.len(), "articles");
+    let progress = progress_bar(rows.len(), "articles", args.model.quiet);
     let predictions = eval::summarize_rows(
         &mut summarizer,
         &rows,
@@ -91,12 +104,13 @@ pub(super) fn run(args: EvalArgs) -> Result<ExitCode> {
     print_report(&args, rows.len(), &systems, || eval::render_table(&systems))
 }
 
-/// A progress bar over `len` rows of `what`, drawn only on a terminal.
-fn progress_bar(len: usize, what: &str) -> ProgressBar {
+/// A progress bar over `len` rows of `what`, drawn only on a terminal and never with
+/// `quiet`.
+fn progress_bar(len: usize, what: &str, quiet: bool) -> ProgressBar {
     let progress = ProgressBar::new(len as u64);
     let template = format!("{{bar:30}} {{pos}}/{{len}} {what}, {{elapsed}} (eta {{eta}})");
     progress.set_style(ProgressStyle::with_template(&template).expect("valid template"));
-    if !io::stderr().is_terminal() {
+    if quiet || !io::stderr().is_terminal() {
         progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     progress
@@ -111,7 +125,7 @@ fn run_sentiment(args: EvalArgs) -> Result<ExitCode> {
         return Err(RequestError(format!("{}: no rows to evaluate", args.data.display())).into());
     }
     let mut summarizer = args.model.load()?;
-    let progress = progress_bar(rows.len(), "headlines");
+    let progress = progress_bar(rows.len(), "headlines", args.model.quiet);
     let predictions = eval::score_sentiment_rows(&mut summarizer, &rows, &mut || progress.inc(1))?;
     progress.finish_and_clear();
     if let Some(path) = &args.predictions {
@@ -134,7 +148,16 @@ fn run_sentiment(args: EvalArgs) -> Result<ExitCode> {
     })
 }
 
-/// Prints the systems' scores: one JSON object with `--json`, else the table `table` renders.
+/// One system's line of `--format jsonl`: the data file, then its scores.
+#[derive(serde::Serialize)]
+struct SystemLine<'a, S> {
+    data: &'a Path,
+    #[serde(flatten)]
+    system: &'a S,
+}
+
+/// Prints the systems' scores in the format asked for (`--json` is `--format json`); the
+/// table is the one `table` renders.
 fn print_report<S: serde::Serialize>(
     args: &EvalArgs,
     rows: usize,
@@ -142,11 +165,26 @@ fn print_report<S: serde::Serialize>(
     table: impl FnOnce() -> String,
 ) -> Result<ExitCode> {
     let mut stdout = io::stdout().lock();
-    if args.json {
-        let report = serde_json::json!({ "data": args.data, "rows": rows, "systems": systems });
-        writeln!(stdout, "{report}")?;
+    let format = if args.json {
+        OutputFormat::Json
     } else {
-        write!(stdout, "{}", table())?;
+        args.format
+    };
+    match format {
+        OutputFormat::Text => write!(stdout, "{}", table())?,
+        OutputFormat::Json => {
+            let report = serde_json::json!({ "data": args.data, "rows": rows, "systems": systems });
+            writeln!(stdout, "{}", serde_json::to_string(&versioned(report))?)?;
+        }
+        OutputFormat::Jsonl => {
+            for system in systems {
+                let line = SystemLine {
+                    data: &args.data,
+                    system,
+                };
+                writeln!(stdout, "{}", serde_json::to_string(&versioned(line))?)?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

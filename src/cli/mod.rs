@@ -7,6 +7,7 @@ mod args;
 mod bench;
 mod eval;
 mod models;
+mod shell;
 mod summarize;
 mod values;
 
@@ -14,8 +15,10 @@ use crate::catalogue::UnknownModel;
 use crate::error::RequestError;
 use crate::input::InputError;
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::builder::Styles;
+use clap::{ColorChoice, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::ffi::OsString;
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,6 +30,10 @@ const INTERRUPTED: u8 = 130;
 #[derive(Debug, Parser)]
 #[command(name = "abridge", version, about, max_term_width = 100)]
 pub struct Cli {
+    /// When to colour help and error messages: `auto` on a terminal unless NO_COLOR is set
+    /// (to anything but an empty value), `always` or `never`.
+    #[arg(long, global = true, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,33 +41,99 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Summarize articles: files, folders (walked recursively), or standard input.
+    #[command(after_help = summarize::EXAMPLES)]
     Summarize(summarize::SummarizeArgs),
     /// List, fetch and locate the models abridge knows.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = models::EXAMPLES)]
     Models(models::ModelsCommand),
     /// Score the model's summaries against references (ROUGE-1/2/Lsum) beside LEAD-3.
+    #[command(after_help = eval::EXAMPLES)]
     Eval(eval::EvalArgs),
     /// Measure a model's speed on each device: load time, prefill and decode tokens/s, time
     /// to the first token, one summary's time and peak memory (medians after a warm-up).
+    #[command(after_help = bench::EXAMPLES)]
     Bench(bench::BenchArgs),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = shell::COMPLETIONS_EXAMPLES)]
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print abridge's man page (roff) on standard output.
+    #[command(after_help = shell::MAN_EXAMPLES)]
+    Man,
 }
 
 /// Parses the command line, runs it, and turns the outcome into an exit code.
 pub fn main() -> ExitCode {
     quiet_library_backtraces();
-    let cli = Cli::parse();
+    // Clap's own help and usage errors come before the parsed `--color` exists: they follow
+    // the one the arguments name (`color_asked`), checked by the parse itself.
+    let matches = Cli::command()
+        .color(colour_choice(color_asked(std::env::args_os())))
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    let error = error_label(cli.color);
     if let Err(line) = crate::kernels::Isa::from_env() {
-        eprintln!("abridge: error: {line}");
+        eprintln!("abridge: {error} {line}");
         return ExitCode::from(2);
     }
-    match run(cli) {
+    match run(cli.command) {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             let message = format!("{err:#}").replace('\n', " ");
-            eprintln!("abridge: error: {message}");
+            eprintln!("abridge: {error} {message}");
             ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// The `--color WHEN` (or `--color=WHEN`) the arguments name, the last one before `--`;
+/// `auto` when none does or the value is not one (the parse then reports it).
+fn color_asked(args: impl IntoIterator<Item = OsString>) -> ColorChoice {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .take_while(|arg| arg != "--")
+        .collect();
+    let mut asked = ColorChoice::Auto;
+    for (i, arg) in args.iter().enumerate() {
+        let value = match arg.strip_prefix("--color") {
+            Some("") => args.get(i + 1).map(String::as_str),
+            Some(value) => value.strip_prefix('='),
+            None => None,
+        };
+        if let Some(choice) = value.and_then(|v| ColorChoice::from_str(v, false).ok()) {
+            asked = choice;
+        }
+    }
+    asked
+}
+
+/// `choice` with NO_COLOR applied: `auto` is `never` while NO_COLOR is set to a non-empty
+/// value (`always` and `never` are the user's explicit word and stand).
+fn colour_choice(choice: ColorChoice) -> ColorChoice {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    match choice {
+        ColorChoice::Auto if no_color => ColorChoice::Never,
+        choice => choice,
+    }
+}
+
+/// `error:` as abridge's own error lines begin, in clap's error style when colour is on
+/// (`choice`, with NO_COLOR; `auto`: when standard error is a terminal).
+fn error_label(choice: ColorChoice) -> String {
+    let colour = match colour_choice(choice) {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => io::stderr().is_terminal(),
+    };
+    if colour {
+        let style = *Styles::styled().get_error();
+        format!("{style}error:{style:#}")
+    } else {
+        "error:".to_string()
     }
 }
 
@@ -93,22 +166,24 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
+fn run(command: Command) -> Result<ExitCode> {
+    match command {
         Command::Summarize(args) => summarize::run(args),
         Command::Models(command) => models::run(command),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Completions { shell } => shell::completions(shell),
+        Command::Man => shell::man(),
     }
 }
 
-/// A spinner on stderr when it is a terminal; hidden otherwise.
-fn spinner(message: String) -> ProgressBar {
+/// A spinner on stderr when it is a terminal; hidden otherwise, and with `quiet`.
+fn spinner(message: String, quiet: bool) -> ProgressBar {
     let bar = ProgressBar::new_spinner().with_message(message);
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
     );
-    if io::stderr().is_terminal() {
+    if io::stderr().is_terminal() && !quiet {
         bar.enable_steady_tick(Duration::from_millis(120));
     } else {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());

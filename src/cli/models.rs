@@ -1,26 +1,56 @@
 //! `abridge models`: list the catalogue and the model folders in the Hugging Face cache,
 //! fetch a model, print a model's local path, remove a model from the caches.
 
-use crate::catalogue;
+use super::args::OutputFormat;
+use crate::catalogue::{self, ModelSpec};
 use crate::fetch::{self, FetchOptions, RepoId};
 use crate::model;
+use crate::output::versioned;
 use crate::provision;
 use anyhow::{Context, Result};
 use clap::Subcommand;
+use serde::Serialize;
 use std::io::{self, Write};
 use std::process::ExitCode;
+
+/// Examples of `abridge models`.
+pub(super) const EXAMPLES: &str = "\
+Examples:
+  abridge models list
+  abridge models fetch qwen2.5-coder-0.5b-instruct
+  abridge models path smollm2-135m-instruct --offline --verify
+  abridge models rm distilbart-cnn-12-6";
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ModelsCommand {
     /// List the catalogue (name, architecture, size, whether it is cached), then the model
     /// folders of other repositories in the Hugging Face cache.
-    List,
+    #[command(after_help = "\
+Examples:
+  abridge models list                                    # `*` marks the default model
+  abridge models list --format json")]
+    List {
+        /// A table with the cache's other model folders after the catalogue, or the
+        /// catalogue's rows alone as one JSON array or as JSON Lines, one object per model
+        /// (`name`, `architecture`, `size_mb` or null, `cached`, `default`, `description`).
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
     /// Download and verify a model; one already cached is hashed again and checked.
+    #[command(after_help = "\
+Examples:
+  abridge models fetch qwen2.5-coder-0.5b-instruct
+  abridge models fetch distilbart-cnn-12-6               # a model folder from its repository
+  abridge models fetch hf:Qwen/Qwen3-1.7B-GGUF:Q8_0")]
     Fetch {
         /// Catalogue name, e.g. `qwen2.5-coder-1.5b-instruct`.
         name: String,
     },
     /// Print the verified local path of a model's file, fetching it if needed.
+    #[command(after_help = "\
+Examples:
+  abridge models path smollm2-135m-instruct
+  abridge models path smollm2-135m-instruct --offline --verify")]
     Path {
         /// Catalogue name.
         name: String,
@@ -33,16 +63,64 @@ pub(super) enum ModelsCommand {
         verify: bool,
     },
     /// Remove a model from abridge's cache and the Hugging Face cache.
+    #[command(after_help = "\
+Examples:
+  abridge models rm smollm2-135m-instruct
+  abridge models rm sshleifer/distilbart-cnn-12-6")]
     Rm {
         /// Catalogue name, or a Hugging Face repository (ORG/NAME).
         name: String,
     },
 }
 
+/// One catalogue model as `models list --format json|jsonl` prints it.
+#[derive(Debug, Serialize)]
+struct ModelRow<'a> {
+    name: &'a str,
+    architecture: String,
+    /// The file's size, MB (10^6 bytes), where the catalogue knows it.
+    size_mb: Option<f64>,
+    cached: bool,
+    default: bool,
+    description: &'a str,
+}
+
+impl<'a> ModelRow<'a> {
+    fn new(spec: &'a ModelSpec, options: &FetchOptions) -> Self {
+        Self {
+            name: &spec.name,
+            architecture: spec.architecture.to_string(),
+            size_mb: spec.size.map(|b| (b as f64 / 1e5).round() / 10.0),
+            cached: fetch::is_cached(spec, options),
+            default: spec.default,
+            description: &spec.description,
+        }
+    }
+}
+
 pub(super) fn run(command: ModelsCommand) -> Result<ExitCode> {
     let mut stdout = io::stdout().lock();
     match command {
-        ModelsCommand::List => {
+        ModelsCommand::List {
+            format: format @ (OutputFormat::Json | OutputFormat::Jsonl),
+        } => {
+            let options = FetchOptions::from_env(true);
+            let specs = catalogue::all();
+            let rows = specs
+                .iter()
+                .map(|spec| versioned(ModelRow::new(spec, &options)));
+            if format == OutputFormat::Json {
+                let rows: Vec<_> = rows.collect();
+                writeln!(stdout, "{}", serde_json::to_string(&rows)?)?;
+            } else {
+                for row in rows {
+                    writeln!(stdout, "{}", serde_json::to_string(&row)?)?;
+                }
+            }
+        }
+        ModelsCommand::List {
+            format: OutputFormat::Text,
+        } => {
             let options = FetchOptions::from_env(true);
             writeln!(
                 stdout,

@@ -2,7 +2,7 @@
 //! or as JSON Lines, with Ctrl-C stopping a batch after the articles in flight (a long
 //! article between its parts).
 
-use super::args::{ModelArgs, SummaryArgs, SUMMARIZE_DEFAULTS};
+use super::args::{ModelArgs, OutputFormat, SummaryArgs, SUMMARIZE_DEFAULTS};
 use super::{is_broken_pipe, spinner, INTERRUPTED};
 use crate::batch::{self, Destination, OutputFolder, Recipe, Shard, Tally};
 use crate::error::RequestError;
@@ -10,24 +10,21 @@ use crate::input::{self, Article, Fetching, Fields, InputError, InputFormat, Sel
 use crate::output::{self, Summary};
 use crate::summarize::{Summarizer, SummaryOptions};
 use anyhow::{anyhow, Context, Result};
-use clap::{Args, ValueEnum};
+use clap::builder::TypedValueParser;
+use clap::Args;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Output formats of `summarize`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OutputFormat {
-    /// The summary text (streamed as it is generated on a terminal).
-    Text,
-    /// One JSON object per article (see the README for the fields).
-    Json,
-    /// One JSON object per article with its `status`, failures included (see the README);
-    /// streams a whole batch to standard output, without --out.
-    Jsonl,
-}
+/// Examples of `abridge summarize`.
+pub(super) const EXAMPLES: &str = "\
+Examples:
+  abridge summarize article.txt                          # about 100 words, streamed
+  abridge summarize story.html --length long --format json
+  abridge summarize news/ --out summaries/ --batch-size 4   # a folder, resumably
+  abridge summarize news/ --format jsonl -q > summaries.jsonl";
 
 #[derive(Debug, Args)]
 pub(super) struct SummarizeArgs {
@@ -36,7 +33,10 @@ pub(super) struct SummarizeArgs {
     paths: Vec<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
-    /// Output format.
+    /// Output format: the summary text (streamed as it is generated on a terminal), one
+    /// JSON object per article, or JSON Lines, one object per article with its `status`,
+    /// failures included, streaming a whole batch to standard output (without --out); the
+    /// fields are in the README.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
     #[command(flatten)]
@@ -71,7 +71,8 @@ pub(super) struct SummarizeArgs {
     max_input_mb: u64,
     /// How files are read: `auto` takes .jsonl/.ndjson as JSON Lines and .csv as CSV (one
     /// article per row), anything else as one article; `text` takes every file whole.
-    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(
+        InputFormat::NAMES).map(|name| name.parse::<InputFormat>().expect("a listed name")))]
     input_format: InputFormat,
     /// The field (JSON Lines) or column (CSV) holding a row's article [default: article,
     /// else text].
@@ -194,6 +195,7 @@ pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
             &options,
             args.format,
             stdout_is_terminal,
+            args.model.quiet,
         ) {
             Ok(()) => {}
             Err(err) if is_broken_pipe(&err) => return Ok(ExitCode::SUCCESS),
@@ -268,23 +270,33 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
         inputs.retain(|input| shard.contains(&input.relative));
     }
     let stop = stop_on_ctrl_c()?;
-    let group = args.model.batch_size;
-    let tally = batch::run(&inputs, max_bytes, &mut destination, &stop, group, || {
-        let mut summarizer = args.model.load()?.with_stop(stop.clone());
-        check_options(&summarizer, &options)?;
-        Ok(move |articles: &[Article]| {
-            summarizer
-                .summarize_many(articles, &options)
-                .unwrap_or_else(|error| {
-                    let reason = format!("{error:#}");
-                    articles
-                        .iter()
-                        .map(|_| Err(anyhow!(reason.clone())))
-                        .collect()
-                })
-        })
-    })?;
-    eprintln!("abridge: {tally}");
+    let (group, quiet) = (args.model.batch_size, args.model.quiet);
+    let tally = batch::run(
+        &inputs,
+        max_bytes,
+        &mut destination,
+        &stop,
+        group,
+        quiet,
+        || {
+            let mut summarizer = args.model.load()?.with_stop(stop.clone());
+            check_options(&summarizer, &options)?;
+            Ok(move |articles: &[Article]| {
+                summarizer
+                    .summarize_many(articles, &options)
+                    .unwrap_or_else(|error| {
+                        let reason = format!("{error:#}");
+                        articles
+                            .iter()
+                            .map(|_| Err(anyhow!(reason.clone())))
+                            .collect()
+                    })
+            })
+        },
+    )?;
+    if !quiet {
+        eprintln!("abridge: {tally}");
+    }
     Ok(exit_code(&tally))
 }
 
@@ -328,6 +340,7 @@ fn show_prompts(
             OutputFormat::Text => writeln!(stdout, "{prompt}")?,
             OutputFormat::Json | OutputFormat::Jsonl => {
                 let line = serde_json::json!({
+                    "schema_version": output::SCHEMA_VERSION,
                     "input": article.source,
                     "prompt": prompt,
                     "tokens": tokens,
@@ -350,19 +363,22 @@ fn summarize_one(
     options: &SummaryOptions,
     format: OutputFormat,
     stdout_is_terminal: bool,
+    quiet: bool,
 ) -> Result<()> {
     let mut stdout = io::stdout().lock();
     // A long article's parts take a while: the spinner says how far they are, or, with
-    // stderr not a terminal (a log), a line per group of parts.
-    let spinner = spinner(format!("summarizing {}", article.source));
-    let (bar, source) = (spinner.clone(), article.source.clone());
-    summarizer.set_progress(Some(Arc::new(move |message: &str| {
-        if bar.is_hidden() {
-            eprintln!("abridge: {source}: {message}");
-        } else {
-            bar.set_message(format!("summarizing {source}: {message}"));
-        }
-    })));
+    // stderr not a terminal (a log), a line per group of parts; `--quiet`, neither.
+    let spinner = spinner(format!("summarizing {}", article.source), quiet);
+    if !quiet {
+        let (bar, source) = (spinner.clone(), article.source.clone());
+        summarizer.set_progress(Some(Arc::new(move |message: &str| {
+            if bar.is_hidden() {
+                eprintln!("abridge: {source}: {message}");
+            } else {
+                bar.set_message(format!("summarizing {source}: {message}"));
+            }
+        })));
+    }
     let summary = if format == OutputFormat::Text && stdout_is_terminal {
         let mut print = |piece: &str| {
             // The summary streams from here on: the spinner makes way for it.
@@ -388,12 +404,12 @@ fn summarize_one(
             OutputFormat::Text => write!(stdout, "{}", output::Format::Text.render(&summary))?,
             // JSON lines are batch output (`summarize_batch`); never here.
             OutputFormat::Json | OutputFormat::Jsonl => {
-                writeln!(stdout, "{}", serde_json::to_string(&summary)?)?
+                write!(stdout, "{}", output::Format::Json.render(&summary))?
             }
         }
     }
     stdout.flush()?;
-    if summary.chunks > 1 {
+    if summary.chunks > 1 && !quiet {
         eprintln!(
             "abridge: {}: {} tokens summarized in {} parts and merged",
             article.source, summary.input_tokens, summary.chunks

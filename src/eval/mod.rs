@@ -1,6 +1,7 @@
 //! `abridge eval`: reads the evaluation pairs, produces the model's and the baseline's
-//! predictions ([`run`]), scores each system's summaries (ROUGE and guard-rail metrics) and
-//! renders the comparison table. Scoring knows nothing of models: it takes [`Prediction`]s.
+//! predictions ([`run`]), scores each system's summaries (ROUGE and guard-rail metrics,
+//! with the standard deviation over rows beside each mean) and renders the comparison table
+//! with a legend of its columns and a warning under a small sample. Scoring knows nothing of models: it takes [`Prediction`]s.
 //! Sentiment rows (headline, company, gold score) are scored in `sentiment.rs`.
 
 mod guardrails;
@@ -76,20 +77,26 @@ pub struct Prediction {
     pub seconds: f64,
 }
 
-/// One system's scores, averaged over the rows it summarised.
+/// One system's scores, averaged over the rows it summarised; each `*_sd` is the sample
+/// standard deviation over the rows of the mean before it (0 for a single row).
 #[derive(Debug, Clone, Serialize)]
 pub struct SystemScores {
     pub system: String,
     /// Mean ROUGE-1 F1 × 100.
     pub rouge1: f64,
+    pub rouge1_sd: f64,
     /// Mean ROUGE-2 F1 × 100.
     pub rouge2: f64,
+    pub rouge2_sd: f64,
     /// Mean ROUGE-Lsum F1 × 100.
     pub rouge_lsum: f64,
+    pub rouge_lsum_sd: f64,
     /// Mean whitespace-separated words per summary.
     pub avg_words: f64,
+    pub avg_words_sd: f64,
     /// Mean seconds per summary; `None` when no prediction was timed.
     pub avg_seconds: Option<f64>,
+    pub avg_seconds_sd: Option<f64>,
     /// Share (0–1) of summary sentences of 6 words or more that occur word for word in
     /// the article.
     pub verbatim_sentence_share: f64,
@@ -113,8 +120,8 @@ pub struct SystemScores {
 pub fn score_system(system: &str, rows: &[EvalRow], predictions: &[Prediction]) -> SystemScores {
     let rows_by_id: HashMap<&str, &EvalRow> =
         rows.iter().map(|row| (row.id.as_str(), row)).collect();
-    let mut rouge_total = RougeScores::default();
-    let (mut words, mut seconds) = (0, 0.0);
+    let (mut rouge1, mut rouge2, mut rouge_lsum) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut words, mut seconds) = (Vec::new(), Vec::new());
     let (mut verbatim, mut long_sentences) = (0, 0);
     let (mut unsupported, mut checkable) = (0, 0);
     let mut repeating_summaries = 0;
@@ -127,11 +134,11 @@ pub fn score_system(system: &str, rows: &[EvalRow], predictions: &[Prediction]) 
             &summary_sentences(summary),
             &reference_sentences(&row.reference),
         );
-        rouge_total.rouge1 += scores.rouge1;
-        rouge_total.rouge2 += scores.rouge2;
-        rouge_total.rouge_lsum += scores.rouge_lsum;
-        words += summary.split_whitespace().count();
-        seconds += prediction.seconds;
+        rouge1.push(scores.rouge1);
+        rouge2.push(scores.rouge2);
+        rouge_lsum.push(scores.rouge_lsum);
+        words.push(summary.split_whitespace().count() as f64);
+        seconds.push(prediction.seconds);
         let (row_verbatim, row_long) = guardrails::verbatim_sentences(summary, &row.article);
         verbatim += row_verbatim;
         long_sentences += row_long;
@@ -144,18 +151,54 @@ pub fn score_system(system: &str, rows: &[EvalRow], predictions: &[Prediction]) 
     let timed = predictions
         .iter()
         .any(|prediction| prediction.seconds != 0.0);
+    let [rouge1, rouge2, rouge_lsum, words, seconds] =
+        [rouge1, rouge2, rouge_lsum, words, seconds].map(|values| mean_sd(&values));
     SystemScores {
         system: system.to_string(),
-        rouge1: ratio(rouge_total.rouge1, count),
-        rouge2: ratio(rouge_total.rouge2, count),
-        rouge_lsum: ratio(rouge_total.rouge_lsum, count),
-        avg_words: ratio(words as f64, count),
-        avg_seconds: timed.then(|| ratio(seconds, count)),
+        rouge1: rouge1.0,
+        rouge1_sd: rouge1.1,
+        rouge2: rouge2.0,
+        rouge2_sd: rouge2.1,
+        rouge_lsum: rouge_lsum.0,
+        rouge_lsum_sd: rouge_lsum.1,
+        avg_words: words.0,
+        avg_words_sd: words.1,
+        avg_seconds: timed.then_some(seconds.0),
+        avg_seconds_sd: timed.then_some(seconds.1),
         verbatim_sentence_share: ratio(verbatim as f64, long_sentences),
         unsupported_token_rate: ratio(unsupported as f64, checkable),
         repeated_sentence_rate: ratio(repeating_summaries as f64, count),
         rows: count,
     }
+}
+
+/// The mean of `values` and their sample standard deviation (n − 1 in the denominator; 0
+/// for fewer than two values); (0, 0) when there are none.
+fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let mean = ratio(values.iter().sum(), values.len());
+    let squares: f64 = values.iter().map(|value| (value - mean).powi(2)).sum();
+    let sd = ratio(squares, values.len().saturating_sub(1)).sqrt();
+    (mean, sd)
+}
+
+/// Fewer rows than this make a sample too small to compare systems on: the tables say so.
+pub const SMALL_SAMPLE: usize = 20;
+
+/// `table`, then the legend of its columns (heading, meaning), then a warning when fewer
+/// than [`SMALL_SAMPLE`] rows were scored.
+fn explained(table: String, columns: &[(&str, &str)], rows: usize) -> String {
+    let width = columns.iter().map(|(h, _)| h.len()).max().unwrap_or(0);
+    let mut out = table + "\n";
+    for (heading, meaning) in columns {
+        out += &format!("  {heading:<width$}  {meaning}\n");
+    }
+    if rows < SMALL_SAMPLE {
+        out += &format!(
+            "warning: only {rows} rows evaluated: under {SMALL_SAMPLE}, the means and their \
+             spread say little, and a difference between systems may be chance\n"
+        );
+    }
+    out
 }
 
 /// `total / count`, or 0 when there is nothing to divide by.
@@ -167,32 +210,36 @@ fn ratio(total: f64, count: usize) -> f64 {
     }
 }
 
-/// Renders systems' scores as an aligned text table, one system a row.
+/// The columns of [`render_table`]: heading, and what the legend says of it.
+const COLUMNS: [(&str, &str); 10] = [
+    ("system", "the model, or the baseline (lead3: the article's first three sentences)"),
+    ("R-1", "ROUGE-1 F1 × 100 against the reference: mean over rows ± standard deviation"),
+    ("R-2", "ROUGE-2 F1 × 100, mean ± standard deviation"),
+    ("R-Lsum", "ROUGE-Lsum F1 × 100 (longest common subsequences, sentence by sentence), mean ± sd"),
+    ("words", "words per summary, mean ± standard deviation"),
+    ("s/article", "seconds per summary, mean ± sd (rows decoded together share their time; - untimed)"),
+    ("verbatim", "of all summary sentences of 6 words or more, those found word for word in the article (case, spacing, quotes and the closing .!? ignored)"),
+    ("unsupported", "of all numbers and names in the summaries (capitalised words not opening a sentence, \"I\" aside), those the article lacks: same digits or spelt out up to twenty; a name's parts, case and 's ignored"),
+    ("repeated", "summaries with a sentence that occurs twice (compared as for verbatim)"),
+    ("rows", "rows scored; the ± is the spread of single rows: the mean's own uncertainty is about 2 sd / √rows"),
+];
+
+/// Renders systems' scores as an aligned text table, one system a row, with a legend of
+/// its columns under it and a warning when fewer than [`SMALL_SAMPLE`] rows were scored.
 pub fn render_table(rows: &[SystemScores]) -> String {
-    const HEADER: [&str; 10] = [
-        "system",
-        "R-1",
-        "R-2",
-        "R-Lsum",
-        "words",
-        "s/article",
-        "verbatim",
-        "unsupported",
-        "repeated",
-        "rows",
-    ];
     let percent = |share: f64| format!("{:.1}%", share * 100.0);
-    let header = HEADER.map(str::to_string);
+    let header = COLUMNS.map(|(heading, _)| heading.to_string());
     let body = rows.iter().map(|scores| {
         [
             scores.system.clone(),
-            format!("{:.2}", scores.rouge1),
-            format!("{:.2}", scores.rouge2),
-            format!("{:.2}", scores.rouge_lsum),
-            format!("{:.1}", scores.avg_words),
-            scores
-                .avg_seconds
-                .map_or_else(|| "-".to_string(), |seconds| format!("{seconds:.2}")),
+            format!("{:.2} ±{:.1}", scores.rouge1, scores.rouge1_sd),
+            format!("{:.2} ±{:.1}", scores.rouge2, scores.rouge2_sd),
+            format!("{:.2} ±{:.1}", scores.rouge_lsum, scores.rouge_lsum_sd),
+            format!("{:.1} ±{:.1}", scores.avg_words, scores.avg_words_sd),
+            match (scores.avg_seconds, scores.avg_seconds_sd) {
+                (Some(mean), Some(sd)) => format!("{mean:.2} ±{sd:.2}"),
+                _ => "-".to_string(),
+            },
             percent(scores.verbatim_sentence_share),
             percent(scores.unsupported_token_rate),
             percent(scores.repeated_sentence_rate),
@@ -200,7 +247,8 @@ pub fn render_table(rows: &[SystemScores]) -> String {
         ]
     });
     let lines: Vec<[String; 10]> = std::iter::once(header).chain(body).collect();
-    aligned(&lines)
+    let scored = rows.iter().map(|scores| scores.rows).max().unwrap_or(0);
+    explained(aligned(&lines), &COLUMNS, scored)
 }
 
 /// `lines` as a text table: the first line the header, a rule under it, the first column
@@ -320,7 +368,20 @@ mod tests {
             / 2.0;
         assert!((scores.rouge1 - expected_rouge1).abs() < 1e-9);
         assert_eq!(scores.avg_words, 10.0);
+        // Words 16 and 4: each 6 from the mean, sd √(2·36 / 1).
+        assert!((scores.avg_words_sd - 72f64.sqrt()).abs() < 1e-12);
         assert_eq!(scores.avg_seconds, Some(2.0));
+        assert!((scores.avg_seconds_sd.unwrap() - 2f64.sqrt()).abs() < 1e-12);
+        let r1 = [&predictions[0], &predictions[1]].map(|p| {
+            let row = rows.iter().find(|row| row.id == p.id).unwrap();
+            rouge(
+                &summary_sentences(&p.summary),
+                &reference_sentences(&row.reference),
+            )
+            .rouge1
+        });
+        let sd = (r1[0] - r1[1]).abs() / 2f64.sqrt();
+        assert!((scores.rouge1_sd - sd).abs() < 1e-9, "{scores:?}");
         // Of the two sentences of 6+ words, only the first is copied.
         assert_eq!(scores.verbatim_sentence_share, 0.5);
         // Checkable: Leeds, Monday, York, 12; the article lacks York and 12.
@@ -399,10 +460,15 @@ mod tests {
         let scores = |system: &str, rouge1: f64, avg_seconds: Option<f64>| SystemScores {
             system: system.to_string(),
             rouge1,
+            rouge1_sd: 12.34,
             rouge2: 17.25,
+            rouge2_sd: 9.0,
             rouge_lsum: 36.63,
+            rouge_lsum_sd: 11.96,
             avg_words: 81.32,
+            avg_words_sd: 20.04,
             avg_seconds,
+            avg_seconds_sd: avg_seconds.map(|_| 1.5),
             verbatim_sentence_share: 1.0,
             unsupported_token_rate: 0.0612,
             repeated_sentence_rate: 0.0,
@@ -412,15 +478,32 @@ mod tests {
             scores("LEAD-3", 40.54, None),
             scores("qwen2.5-0.5b", 7.5, Some(12.3)),
         ]);
-        let lines: Vec<&str> = table.lines().collect();
+        let lines: Vec<&str> = table.lines().take(4).collect();
         assert_eq!(
             lines,
             [
-                "system       |   R-1 |   R-2 | R-Lsum | words | s/article | verbatim | unsupported | repeated | rows",
-                "-------------+-------+-------+--------+-------+-----------+----------+-------------+----------+-----",
-                "LEAD-3       | 40.54 | 17.25 |  36.63 |  81.3 |         - |   100.0% |        6.1% |     0.0% |   25",
-                "qwen2.5-0.5b |  7.50 | 17.25 |  36.63 |  81.3 |     12.30 |   100.0% |        6.1% |     0.0% |   25",
+                "system       |         R-1 |        R-2 |      R-Lsum |      words |   s/article | verbatim | unsupported | repeated | rows",
+                "-------------+-------------+------------+-------------+------------+-------------+----------+-------------+----------+-----",
+                "LEAD-3       | 40.54 ±12.3 | 17.25 ±9.0 | 36.63 ±12.0 | 81.3 ±20.0 |           - |   100.0% |        6.1% |     0.0% |   25",
+                "qwen2.5-0.5b |  7.50 ±12.3 | 17.25 ±9.0 | 36.63 ±12.0 | 81.3 ±20.0 | 12.30 ±1.50 |   100.0% |        6.1% |     0.0% |   25",
             ]
+        );
+        // Then a blank line and the legend, a line per column; 25 rows is no small sample.
+        let legend: Vec<&str> = table.lines().skip(5).collect();
+        assert_eq!(table.lines().nth(4), Some(""));
+        assert_eq!(legend.len(), COLUMNS.len(), "{table}");
+        for ((heading, meaning), line) in COLUMNS.iter().zip(&legend) {
+            assert_eq!(line.split_whitespace().next(), heading.split(' ').next());
+            assert!(line.ends_with(meaning), "{line}");
+        }
+        assert!(legend[7].contains("numbers and names"), "{table}");
+        assert!(!table.contains("warning"));
+        let mut few = scores("LEAD-3", 40.54, None);
+        few.rows = 19;
+        let table = render_table(&[few]);
+        assert!(
+            table.ends_with("warning: only 19 rows evaluated: under 20, the means and their spread say little, and a difference between systems may be chance\n"),
+            "{table}"
         );
     }
 }

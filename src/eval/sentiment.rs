@@ -4,7 +4,7 @@
 //! with Pearson's r and the sign accuracy on rows whose gold score is at least 0.1 from 0,
 //! beside a baseline that scores every row 0.
 
-use super::{aligned, read_rows};
+use super::{aligned, explained, read_rows};
 use crate::output;
 use crate::sentiment::Label;
 use crate::summarize::Summarizer;
@@ -173,9 +173,32 @@ pub fn write_sentiment_predictions(path: &Path, predictions: &[SentimentPredicti
         .with_context(|| format!("{}: cannot write", path.display()))
 }
 
-/// Renders systems' sentiment scores as a text table.
+/// The columns of [`render_sentiment_table`]: heading, and what the legend says of it.
+const COLUMNS: [(&str, &str); 6] = [
+    (
+        "system",
+        "the model, or the baseline (zero: every row scored 0)",
+    ),
+    (
+        "cosine",
+        "SemEval-2017 Task 5's metric: cosine of the predicted and the gold score vectors",
+    ),
+    (
+        "pearson",
+        "Pearson's r of predicted and gold scores (- when either is constant)",
+    ),
+    (
+        "sign acc",
+        "of the rows with |gold| ≥ 0.1, those whose predicted score has the gold's sign",
+    ),
+    ("s/row", "seconds per row, mean (- untimed)"),
+    ("rows", "rows scored"),
+];
+
+/// Renders systems' sentiment scores as a text table, with the legend of its columns and
+/// a warning under a small sample.
 pub fn render_sentiment_table(systems: &[SentimentScores]) -> String {
-    let header = ["system", "cosine", "pearson", "sign acc", "s/row", "rows"].map(str::to_string);
+    let header = COLUMNS.map(|(heading, _)| heading.to_string());
     let body = systems.iter().map(|s| {
         [
             s.system.clone(),
@@ -189,7 +212,8 @@ pub fn render_sentiment_table(systems: &[SentimentScores]) -> String {
         ]
     });
     let lines: Vec<[String; 6]> = std::iter::once(header).chain(body).collect();
-    aligned(&lines)
+    let scored = systems.iter().map(|s| s.rows).max().unwrap_or(0);
+    explained(aligned(&lines), &COLUMNS, scored)
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! or by `--glob`, hidden entries and the output folder skipped — in a stable order, each
 //! file once.
 
-use super::rows::Row;
 use super::{InputError, InputProblem};
 use crate::error::RequestError;
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -37,6 +36,13 @@ impl Input {
             None => self.path.display().to_string(),
         }
     }
+}
+
+/// One row of a structured file (see `rows.rs`): its id and its text, or why it has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub id: String,
+    pub text: Result<String, String>,
 }
 
 /// Which files a folder walk takes.

@@ -12,8 +12,8 @@ mod markdown;
 mod rows;
 mod web;
 
-pub use discover::{find_articles, Input, Selection};
-pub use rows::{expand_rows, Fields, InputFormat, Row};
+pub use discover::{find_articles, Input, Row, Selection};
+pub use rows::{expand_rows, Fields, InputFormat};
 pub use web::{is_url, read_url, Fetching, DEFAULT_TIMEOUT as DEFAULT_FETCH_TIMEOUT};
 
 use clean::clean;

@@ -5,12 +5,12 @@
 //! text is a failed article of its own; a file whose header or first line cannot be read as
 //! rows is an input error.
 
-use super::{read_file, Input, InputError, InputProblem};
+use super::{read_file, Input, InputError, InputProblem, Row};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// How a file named on the command line is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum InputFormat {
     /// By extension: `.jsonl`/`.ndjson` JSON Lines, `.csv` CSV, anything else an article.
     #[default]
@@ -33,14 +33,10 @@ pub struct Fields {
 /// The text fields looked for when none is named, in order.
 const TEXT_FIELDS: [&str; 2] = ["article", "text"];
 
-/// One row of a structured file: its id and its text, or why it has none.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
-    pub id: String,
-    pub text: Result<String, String>,
-}
-
 impl InputFormat {
+    /// The names `--input-format` takes.
+    pub const NAMES: [&'static str; 4] = ["auto", "text", "jsonl", "csv"];
+
     /// Whether `path` is read as rows, and as which.
     fn rows_of(self, path: &Path) -> Option<InputFormat> {
         let extension = path
@@ -51,6 +47,23 @@ impl InputFormat {
             (InputFormat::Auto, Some("jsonl" | "ndjson")) => Some(InputFormat::Jsonl),
             (InputFormat::Auto, Some("csv")) => Some(InputFormat::Csv),
             _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for InputFormat {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "auto" => Ok(InputFormat::Auto),
+            "text" => Ok(InputFormat::Text),
+            "jsonl" => Ok(InputFormat::Jsonl),
+            "csv" => Ok(InputFormat::Csv),
+            _ => Err(format!(
+                "`{name}` is none of {}",
+                InputFormat::NAMES.join(", ")
+            )),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Output: the [`Summary`] record of one article and its renderings — the summary text,
 //! one JSON object, one JSON Lines row with a status (failures included) — used alike by
-//! single runs and batches, and the atomic file writes that keep a reader from ever seeing
-//! a partial file.
+//! single runs and batches; the `schema_version` every JSON record abridge prints begins
+//! with ([`Versioned`]); and the atomic file writes that keep a reader from ever seeing a
+//! partial file.
 
 use crate::companies::Company;
 use crate::generate::DecodeWork;
@@ -10,6 +11,28 @@ use serde::Serialize;
 use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
+
+/// The version of the JSON records abridge prints, their `schema_version` field: raised
+/// when a field changes meaning or goes away, not when one is added (readers ignore the
+/// fields they do not know).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A JSON record as abridge prints it: `schema_version` ([`SCHEMA_VERSION`]), then the
+/// record's own fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct Versioned<T> {
+    schema_version: u32,
+    #[serde(flatten)]
+    record: T,
+}
+
+/// `record` with the current `schema_version`.
+pub fn versioned<T: Serialize>(record: T) -> Versioned<T> {
+    Versioned {
+        schema_version: SCHEMA_VERSION,
+        record,
+    }
+}
 
 /// One article's summary and how it was made; this is the JSON output's schema.
 #[derive(Debug, Clone, Serialize)]
@@ -134,7 +157,7 @@ impl Format {
             ),
             Format::Json => format!(
                 "{}\n",
-                serde_json::to_string(summary).expect("a summary serializes")
+                serde_json::to_string(&versioned(summary)).expect("a summary serializes")
             ),
         }
     }
@@ -190,7 +213,7 @@ pub fn write_failure_row(out: &mut dyn Write, input: &str, error: &str) -> io::R
 }
 
 fn write_row(out: &mut dyn Write, row: &Row) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, row)?;
+    serde_json::to_writer(&mut *out, &versioned(row))?;
     writeln!(out)?;
     out.flush()
 }
@@ -257,6 +280,12 @@ mod tests {
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect();
+        assert_eq!(lines[0]["schema_version"], SCHEMA_VERSION);
+        assert!(
+            json.starts_with(r#"{"schema_version":1,"input":"a.txt","#),
+            "{json}"
+        );
+        assert_eq!(lines[1]["schema_version"], SCHEMA_VERSION);
         assert_eq!(lines[0]["status"], "ok");
         assert_eq!(lines[0]["summary"], "The council voted.");
         assert_eq!(lines[1]["status"], "failed");
