@@ -21,10 +21,10 @@ use std::sync::Arc;
 /// Examples of `abridge summarize`.
 pub(super) const EXAMPLES: &str = "\
 Examples:
-  abridge summarize article.txt                          # about 100 words, streamed
-  abridge summarize story.html --length long --format json
+  abridge summarize article.txt --length long           # about 200 words, streamed
+  abridge summarize https://example.org/news/story.html    # a web page
   abridge summarize news/ --out summaries/ --batch-size 4   # a folder, resumably
-  abridge summarize news/ --format jsonl -q > summaries.jsonl";
+  abridge summarize dataset.jsonl --format jsonl -q > summaries.jsonl   # a row each";
 
 #[derive(Debug, Args)]
 pub(super) struct SummarizeArgs {
