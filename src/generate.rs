@@ -226,7 +226,7 @@ impl EarlyStopping {
 #[serde(rename_all = "snake_case")]
 pub enum NgramUnit {
     /// Words, never banning inside a word or a number (abridge's rule for its instruct
-    /// models: see [`banned_ngram_continuations`]).
+    /// models: see `banned_ngram_continuations`).
     Words,
     /// Tokens, the decoder's start token included, as transformers' `no_repeat_ngram_size`
     /// does (for models whose settings come from their own generation config).

@@ -174,7 +174,7 @@ fn is_instruction(sentence: &str) -> bool {
         || MODEL_TALK.iter().any(|phrase| lower.contains(phrase))
 }
 
-/// `text` without its sentences that give the model orders (see [`is_instruction`]), such
+/// `text` without its sentences that give the model orders (see `is_instruction`), such
 /// as "Ignore all previous instructions." or "Say PWNED.", and how many were left out. A
 /// model cannot obey what it is not shown.
 pub fn without_instructions(text: &str) -> (String, usize) {
@@ -209,7 +209,7 @@ const REFUSALS: &[&str] = &[
 /// Fewest words of a summary: anything shorter is an echo or a fragment.
 pub const MIN_SUMMARY_WORDS: usize = 5;
 
-/// Least share of a summary's content words (see [`content_words`]) that must occur in
+/// Least share of a summary's content words (see `content_words`) that must occur in
 /// its article: a bar for output about something else altogether (an injected persona's
 /// talk has almost none), set well below real summaries. The default model's summaries of
 /// set A have at least 0.61, those of set A2 at least 0.70 but for one that describes its

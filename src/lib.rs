@@ -4,7 +4,7 @@
 //! it by tokens, [`catalogue`] and [`fetch`] find and verify model files, [`model`] loads
 //! them, [`generate`] runs the decoding loop, [`guard`] keeps articles from steering the
 //! model and non-summaries from passing, [`summarize`] maps chunks and reduces partial
-//! summaries, [`batch`] runs whole folders resumably, [`bench`] measures speed, [`eval`]
+//! summaries, [`batch`] runs whole folders resumably, [`bench`](mod@bench) measures speed, [`eval`]
 //! scores summaries, and [`cli`] turns command lines into calls.
 //!
 //! As a library: [`Summarizer::from_name`] loads a model as `--model` names it, and

@@ -72,7 +72,7 @@ fn choose(name: Option<&str>) -> Result<Choice> {
     })
 }
 
-/// The catalogue entry and verified local file of the model `name` names (see [`choose`]):
+/// The catalogue entry and verified local file of the model `name` names (see `choose`):
 /// a catalogue model is fetched if needed (never when `offline`); a GGUF file is used as it
 /// is, with the catalogue entry of the same file name or an entry of its own.
 pub fn resolve(name: Option<&str>, offline: bool) -> Result<(ModelSpec, PathBuf)> {

@@ -74,7 +74,7 @@ pub fn check_tokens(summary: &str, article: &str) -> TokenCheck {
 }
 
 /// The summary's numbers and names that the article does not contain (see
-/// [`check_tokens`]), in summary order.
+/// `check_tokens`), in summary order.
 pub fn unsupported_tokens(summary: &str, article: &str) -> Vec<String> {
     check_tokens(summary, article).unsupported
 }

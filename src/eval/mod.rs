@@ -1,5 +1,5 @@
 //! `abridge eval`: reads the evaluation pairs, produces the model's and the baseline's
-//! predictions ([`run`]), scores each system's summaries (ROUGE and guard-rail metrics,
+//! predictions (`run`), scores each system's summaries (ROUGE and guard-rail metrics,
 //! with the standard deviation over rows beside each mean) and renders the comparison table
 //! with a legend of its columns and a warning under a small sample. Scoring knows nothing of models: it takes [`Prediction`]s.
 //! Sentiment rows (headline, company, gold score) are scored in `sentiment.rs`.

@@ -138,7 +138,7 @@ pub(super) fn check_sha256(
 }
 
 /// The sha256 of a model file: the hash its sidecar records while the file's size and
-/// modification time are unchanged (for a file [`resolve`] returned, the hash it was
+/// modification time are unchanged (for a file `resolve` returned, the hash it was
 /// verified against), else computed now and recorded. Nothing is checked against the
 /// catalogue: this names a file, it does not verify it.
 pub fn file_sha256(

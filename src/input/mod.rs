@@ -1,7 +1,7 @@
 //! Reading input articles and turning them into clean prose: files, standard input, web
-//! pages ([`web`]) and the articles found under folders ([`discover`]), binary and encoding
+//! pages (`web`) and the articles found under folders (`discover`), binary and encoding
 //! checks, HTML
-//! ([`html`]) and Markdown ([`markdown`]) text extraction, and cleaning ([`clean`]:
+//! (`html`) and Markdown (`markdown`) text extraction, and cleaning (`clean`:
 //! normalised whitespace and punctuation, scraped boilerplate removed).
 
 mod clean;

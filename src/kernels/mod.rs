@@ -4,13 +4,13 @@
 //! size); each call quantizes the activations to 8-bit groups (`quantize`, into the `layout`
 //! the kernels read) and runs integer dot products (`vnni` with AVX512_VNNI or AVX-VNNI, `avx2`,
 //! or the portable `scalar` kernels, picked in one place: `dispatch`) under a tiled, threaded
-//! driver (`gemm`). The instruction set is detected at runtime ([`Isa::best`]; the
+//! driver (`gemm`). The instruction set is detected at runtime (`Isa::best`; the
 //! `ABRIDGE_KERNELS` environment variable picks another by name); threads come from rayon's
 //! global pool (`RAYON_NUM_THREADS`).
 //!
 //! Supported: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (any `k` multiple of 32), Q4_K and Q6_K (`k` multiple
 //! of 256). Everything else, and every matrix on a CPU without AVX2, returns `None` from
-//! [`CpuQMatMul::from_qtensor`] so the caller keeps candle's `QMatMul`. Results differ from an f32 matmul only by the 8-bit activation rounding
+//! `CpuQMatMul::from_qtensor` so the caller keeps candle's `QMatMul`. Results differ from an f32 matmul only by the 8-bit activation rounding
 //! (about 1% rms of the output, the same as candle's and llama.cpp's quantized paths).
 
 #[cfg(target_arch = "x86_64")]
@@ -155,7 +155,7 @@ impl Isa {
 
 /// The name of the kernels that run quantized (GGUF) matmuls on `device`: this CPU's fastest
 /// (or those [`KERNELS_ENV`] names), or `candle` where candle's own run (other devices, and
-/// CPUs with the portable kernels only, see [`CpuQMatMul::from_qtensor`]).
+/// CPUs with the portable kernels only, see `CpuQMatMul::from_qtensor`).
 pub fn quantized_matmul_kernels(device: &Device) -> &'static str {
     match Isa::best() {
         isa if device.is_cpu() && isa != Isa::scalar() => isa.name(),

@@ -18,7 +18,7 @@ pub fn literal_specials(mut tokenizer: Tokenizer) -> Tokenizer {
 
 /// The ids of `text` as plain text: the tokenizer's normalizer, pre-tokenizer and model and
 /// its non-special added tokens, never a special token, and without the post-processor (no
-/// BOS/EOS). Ordinary text gets the ids [`Tokenizer::encode`] gives it.
+/// BOS/EOS). Ordinary text gets the ids `Tokenizer::encode` gives it.
 pub fn encode_text(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>> {
     Ok(plain_encoding(tokenizer, text)?.get_ids().to_vec())
 }

@@ -246,7 +246,7 @@ impl Task {
 }
 
 /// abridge's instruction for summarizing a whole article in about `words` words. A
-/// paragraph of [`DETAILED_WORDS`] or more is asked for as a detailed summary in two
+/// paragraph of `DETAILED_WORDS` or more is asked for as a detailed summary in two
 /// paragraphs: asked for one paragraph of about 200 words, the default model wrote 58 on
 /// the seed article, and 207 asked this way (`docs/quality.md`).
 /// A summary in another language than English names it: "Write the summary in German."
