@@ -31,9 +31,10 @@ pub(super) enum OutputFormat {
 #[derive(Debug, Clone, Args)]
 pub(super) struct ModelSourceArgs {
     /// Catalogue name (see `abridge models list`), a path to a GGUF file, a model folder in
-    /// the Hub's layout (config.json, tokenizer.json, safetensors weights), or a Hugging
-    /// Face repository of such a model, ORG/NAME[@REVISION].
-    #[arg(long, short = 'm')]
+    /// the Hub's layout (config.json, a tokenizer, weights), or a Hugging Face repository
+    /// of such a model, ORG/NAME[@REVISION]. Without it, `ABRIDGE_MODEL` names the model,
+    /// else the catalogue's default runs.
+    #[arg(long, short = 'm', env = "ABRIDGE_MODEL")]
     pub(super) model: Option<String>,
     /// Use local files only (also ABRIDGE_OFFLINE=1); never download.
     #[arg(long)]

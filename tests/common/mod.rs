@@ -18,7 +18,8 @@ pub fn abridge(cache: &Path) -> Command {
         .env("ABRIDGE_CACHE", cache)
         .env("HF_HOME", cache.join("hf"))
         .env_remove("HF_HUB_CACHE")
-        .env_remove("ABRIDGE_OFFLINE");
+        .env_remove("ABRIDGE_OFFLINE")
+        .env_remove("ABRIDGE_MODEL");
     command
 }
 
