@@ -56,7 +56,8 @@ pub struct Summary {
     #[serde(skip_serializing_if = "is_zero")]
     pub instructions_left_out: usize,
     /// The language the summary was asked for in (ISO 639-1): the article's own as
-    /// detected, or `--language`; absent where it could not be told.
+    /// detected, or `--language`; absent where it could not be told, and for a model that
+    /// takes the text itself (an encoder-decoder), which is asked for none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
     /// The article report (`summarize --report`): its fields follow the summary's, and

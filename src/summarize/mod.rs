@@ -712,9 +712,13 @@ impl Summarizer {
             seconds,
             decoding: partial.decoding,
             instructions_left_out,
+            // A model that takes the text itself (an encoder-decoder) is asked for no
+            // language.
             language: match options.language {
-                LanguageChoice::Named(language) => Some(language::code(language).to_string()),
-                LanguageChoice::Auto => None,
+                LanguageChoice::Named(language) if !self.has_own_settings() => {
+                    Some(language::code(language).to_string())
+                }
+                _ => None,
             },
             report: None,
         })
