@@ -65,7 +65,8 @@ impl ModelSourceArgs {
 pub(super) struct SpeedArgs {
     /// CPU threads (default: one per core; more than the machine's cores are capped to
     /// them, with a warning).
-    #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, env = "ABRIDGE_THREADS",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub(super) threads: Option<usize>,
     /// Prompt tokens run through the model per forward pass.
     #[arg(long, default_value_t = DecodeOptions::default().prefill_chunk,
@@ -96,7 +97,7 @@ pub(super) struct ModelArgs {
     #[command(flatten)]
     pub(super) source: ModelSourceArgs,
     /// Where to run the model.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto, env = "ABRIDGE_DEVICE")]
     pub(super) device: DeviceChoice,
     #[command(flatten)]
     pub(super) speed: SpeedArgs,
@@ -215,14 +216,14 @@ fn parse_probability(s: &str) -> Result<f64, String> {
 #[derive(Debug, Args)]
 pub(super) struct SummaryArgs {
     /// Summary length: short ≈ 100 words, long ≈ 200 words [default: short; eval: 45 words].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, env = "ABRIDGE_LENGTH")]
     pub(super) length: Option<Length>,
     /// Target length in words (overrides --length).
     #[arg(long, value_parser = clap::value_parser!(u16).range(10..=1000))]
     pub(super) words: Option<u16>,
     /// Form of the summary: a paragraph, or 2-3 highlight sentences [default:
     /// paragraph; eval: highlights].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, env = "ABRIDGE_STYLE")]
     pub(super) style: Option<Style>,
     /// Largest prompt given to the model at once, in tokens; longer articles are
     /// summarized in parts and merged (default: the model's context, at most 4096). At
@@ -236,7 +237,12 @@ pub(super) struct SummaryArgs {
     pub(super) raw: bool,
     /// The language to write summaries in: `auto` (the article's own, detected), an ISO
     /// 639-1 code such as `de`, or an English name such as `German`.
-    #[arg(long, value_name = "auto|CODE", default_value = "auto")]
+    #[arg(
+        long,
+        value_name = "auto|CODE",
+        default_value = "auto",
+        env = "ABRIDGE_LANGUAGE"
+    )]
     pub(super) language: LanguageChoice,
     #[command(flatten)]
     pub(super) decoding: DecodingArgs,

@@ -5,6 +5,7 @@
 
 mod args;
 mod bench;
+mod config;
 mod eval;
 mod models;
 mod shell;
@@ -62,11 +63,25 @@ enum Command {
     /// Print abridge's man page (roff) on standard output.
     #[command(after_help = shell::MAN_EXAMPLES)]
     Man,
+    /// Show the settings abridge runs with where the command line gives none (model,
+    /// length, style, device, threads, language) and where each comes from: the
+    /// environment (ABRIDGE_MODEL, …), the config file, or abridge's default.
+    ///
+    /// The config file is $ABRIDGE_CONFIG, else ~/.config/abridge/config.toml (under
+    /// $XDG_CONFIG_HOME where set), with lines such as `model =
+    /// "qwen2.5-coder-0.5b-instruct"`, `length = "long"`, `threads = 2`.
+    #[command(after_help = config::EXAMPLES)]
+    Config,
 }
 
 /// Parses the command line, runs it, and turns the outcome into an exit code.
 pub fn main() -> ExitCode {
     quiet_library_backtraces();
+    // The config file's settings become the variables clap reads for options not given.
+    if let Err(err) = config::apply() {
+        eprintln!("abridge: error: {err}");
+        return ExitCode::from(2);
+    }
     // Clap's own help and usage errors come before the parsed `--color` exists: they follow
     // the one the arguments name (`color_asked`), checked by the parse itself.
     let matches = Cli::command()
@@ -174,6 +189,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Bench(args) => bench::run(args),
         Command::Completions { shell } => shell::completions(shell),
         Command::Man => shell::man(),
+        Command::Config => config::show(),
     }
 }
 

@@ -19,7 +19,8 @@ pub fn abridge(cache: &Path) -> Command {
         .env("HF_HOME", cache.join("hf"))
         .env_remove("HF_HUB_CACHE")
         .env_remove("ABRIDGE_OFFLINE")
-        .env_remove("ABRIDGE_MODEL");
+        .env_remove("ABRIDGE_MODEL")
+        .env("ABRIDGE_CONFIG", "/dev/null");
     command
 }
 
