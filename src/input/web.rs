@@ -4,8 +4,8 @@
 //! readable text, Markdown, plain text). Nothing is fetched offline. The page is as
 //! untrusted as any file: its bytes go through the same checks.
 
-use super::{from_bytes, Article, Format, InputError, InputProblem};
-use std::io::{self, Read};
+use super::{from_bytes, read_capped, Article, Format, InputError, InputProblem};
+use std::io;
 use std::time::Duration;
 
 /// How long connecting may take.
@@ -59,20 +59,7 @@ pub fn read_url(url: &str, fetching: Fetching) -> Result<Article, InputError> {
         }
     };
     let format = format_of(response.content_type());
-    let mut bytes = Vec::new();
-    response
-        .into_reader()
-        .take(fetching.max_bytes.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|error| InputError::from_io(url, error))?;
-    if bytes.len() as u64 > fetching.max_bytes {
-        return Err(InputError::rejected(
-            url,
-            InputProblem::TooLarge {
-                max_bytes: fetching.max_bytes,
-            },
-        ));
-    }
+    let bytes = read_capped(url, response.into_reader(), fetching.max_bytes)?;
     let format = format.unwrap_or_else(|| Format::sniff(&bytes));
     from_bytes(url, &bytes, format)
 }
