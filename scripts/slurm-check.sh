@@ -32,13 +32,32 @@ abridge=$root/target/release/abridge
 work=$(mktemp -d /tmp/slurm-check.XXXXXX)
 chmod 755 "$work"
 node=$(hostname -s)
+# Stops the daemons started here and waits until they are gone: slurmctld writes its state
+# while it shuts down, so removing the work folder before it exits races with it.
 stop_cluster() {
-  for daemon in slurmd slurmctld; do
-    [ -f "$work/$daemon.pid" ] && kill "$(cat "$work/$daemon.pid")" 2>/dev/null || true
+  local pids=() pid
+  for daemon in slurmd slurmctld munged; do
+    if [ -f "$work/$daemon.pid" ]; then
+      pid=$(cat "$work/$daemon.pid")
+      kill "$pid" 2>/dev/null && pids+=("$pid")
+    fi
   done
-  [ -f "$work/munged.pid" ] && kill "$(cat "$work/munged.pid")" 2>/dev/null || true
+  for _ in $(seq 100); do
+    pid=
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && break; pid=; done
+    [ -z "$pid" ] && break
+    sleep 0.1
+  done
 }
-trap 'stop_cluster; rm -rf "$work"' EXIT
+# The cleanup never changes the script's verdict: its own failures are reported, not fatal.
+cleanup() {
+  local status=$?
+  set +e
+  stop_cluster
+  rm -rf "$work" 2>/dev/null || { sleep 1; rm -rf "$work" || say "could not remove $work"; }
+  exit "$status"
+}
+trap cleanup EXIT
 
 # A one-node cluster: this machine's CPUs and memory as slurmd reports them, no cgroups
 # (containers rarely allow them), state and logs in the work folder.

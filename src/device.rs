@@ -62,7 +62,8 @@ pub fn name(device: &Device) -> &'static str {
 }
 
 /// Sets how many threads CPU inference uses (the matmuls run on rayon's global pool).
-/// Call once, before any model work; `None` keeps the default of one per core, and more
+/// Call once with `Some`, before any model work (`None` may be called again: it only fills
+/// in what is unset); `None` keeps the default of one per core, and more
 /// threads than cores are capped to the cores (oversubscribed matmul threads wait on each
 /// other: a 3 s summary took 514 s with 999 threads on 2 cores).
 ///
@@ -70,11 +71,20 @@ pub fn name(device: &Device) -> &'static str {
 /// after each op, taking cores from the matmul threads that follow; unless
 /// `CANDLE_NUM_THREADS` says otherwise, that pool gets no workers (the ops run on the
 /// calling thread), which made decoding 15% faster here (`docs/performance.md`).
+///
+/// `RAYON_NUM_THREADS` is always set (to one per core when `threads` is `None`, rayon's own
+/// default): candle reads it before every matmul, and where it is unset counts the physical
+/// cores by parsing `/proc/cpuinfo` each time — 17,000 reads for one tiny BART summary,
+/// most of its time.
 pub fn set_threads(threads: Option<usize>) -> Result<()> {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     let Some(mut threads) = threads else {
+        if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            std::env::set_var("RAYON_NUM_THREADS", cores.to_string());
+        }
         return Ok(());
     };
     if threads == 0 {

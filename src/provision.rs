@@ -199,7 +199,10 @@ fn folder_sha256(spec: &ModelSpec, options: &FetchOptions, dir: &Path) -> Result
 }
 
 /// Loads the model file `path` of `spec` on `device`, ready to summarize.
+/// The thread settings of [`crate::device::set_threads`] that no caller made are made here
+/// (one per core), so that a library user gets them too.
 pub fn load(spec: ModelSpec, path: &Path, device: Device) -> Result<Summarizer> {
+    crate::device::set_threads(None)?;
     let loaded = model::load(path, &device)?;
     Summarizer::new(loaded, spec, device)
 }
