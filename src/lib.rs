@@ -5,7 +5,7 @@
 //! them, [`generate`] runs the decoding loop, [`guard`] keeps articles from steering the
 //! model and non-summaries from passing, [`summarize`] maps chunks and reduces partial
 //! summaries, [`batch`] runs whole folders resumably, [`bench`](mod@bench) measures speed, [`eval`]
-//! scores summaries, and [`cli`] turns command lines into calls.
+//! scores summaries, [`serve`] answers summary requests over HTTP, and [`cli`] turns command lines into calls.
 //!
 //! As a library: [`Summarizer::from_name`] loads a model as `--model` names it, and
 //! [`Summarizer::summary_of`] summarizes a text with [`SummaryOptions`] into a [`Summary`]
@@ -37,6 +37,7 @@ pub mod model;
 pub mod output;
 pub mod provision;
 pub mod sentiment;
+pub mod serve;
 pub mod summarize;
 pub mod text;
 

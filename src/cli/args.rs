@@ -7,6 +7,7 @@ use crate::catalogue::ModelSpec;
 use crate::device::{self, DeviceChoice};
 use crate::fetch::FetchOptions;
 use crate::generate::{DecodeOptions, LOOKUP_TOKENS};
+use crate::input::{self, Fetching};
 use crate::language::LanguageChoice;
 use crate::provision;
 use crate::summarize::{Given, Length, Style, Summarizer, SummaryOptions, MIN_WINDOW};
@@ -25,6 +26,36 @@ pub(super) enum OutputFormat {
     Json,
     /// JSON Lines: one object per line (an article, a system, a device, a model).
     Jsonl,
+}
+
+/// How much of an input is read, and how long a web page may take.
+#[derive(Debug, Clone, Args)]
+pub(super) struct ReadingArgs {
+    /// The largest input read, in megabytes (2^20 bytes): a larger one is refused.
+    #[arg(long, value_name = "MB", default_value_t = input::DEFAULT_MAX_INPUT_BYTES >> 20,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    max_input_mb: u64,
+    /// The longest a web page's download may take, in seconds.
+    #[arg(long, value_name = "SECONDS",
+          default_value_t = input::DEFAULT_FETCH_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    fetch_timeout: u64,
+}
+
+impl ReadingArgs {
+    /// The largest input read, in bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_input_mb << 20
+    }
+
+    /// How web pages are fetched; `offline` refuses them.
+    pub fn fetching(&self, offline: bool) -> Fetching {
+        Fetching {
+            max_bytes: self.max_bytes(),
+            offline,
+            timeout: std::time::Duration::from_secs(self.fetch_timeout),
+        }
+    }
 }
 
 /// Which model to run and where it comes from.

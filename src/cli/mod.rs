@@ -8,6 +8,7 @@ mod bench;
 mod config;
 mod eval;
 mod models;
+mod serve;
 mod shell;
 mod summarize;
 mod values;
@@ -54,6 +55,11 @@ enum Command {
     /// to the first token, one summary's time and peak memory (medians after a warm-up).
     #[command(after_help = bench::EXAMPLES)]
     Bench(bench::BenchArgs),
+    /// Serve summaries over HTTP: POST /v1/summarize with an article's text or URL answers
+    /// with its JSON record; concurrent requests are decoded together.
+    #[command(after_help = serve::EXAMPLES,
+              mut_arg("batch_size", |arg| arg.default_value("4")))]
+    Serve(serve::ServeArgs),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     #[command(after_help = shell::COMPLETIONS_EXAMPLES)]
     Completions {
@@ -187,6 +193,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Models(command) => models::run(command),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Completions { shell } => shell::completions(shell),
         Command::Man => shell::man(),
         Command::Config => config::show(),

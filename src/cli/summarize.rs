@@ -2,7 +2,7 @@
 //! or as JSON Lines, with Ctrl-C stopping a batch after the articles in flight (a long
 //! article between its parts).
 
-use super::args::{ModelArgs, OutputFormat, SummaryArgs, SUMMARIZE_DEFAULTS};
+use super::args::{ModelArgs, OutputFormat, ReadingArgs, SummaryArgs, SUMMARIZE_DEFAULTS};
 use super::{is_broken_pipe, spinner, INTERRUPTED};
 use crate::batch::{self, Destination, OutputFolder, Recipe, Shard, Tally};
 use crate::error::RequestError;
@@ -65,10 +65,8 @@ pub(super) struct SummarizeArgs {
     /// the token ids), to give another engine the same input.
     #[arg(long, conflicts_with_all = ["out", "report", "shard"])]
     show_prompt: bool,
-    /// The largest input read, in megabytes (2^20 bytes): a larger one is refused.
-    #[arg(long, value_name = "MB", default_value_t = input::DEFAULT_MAX_INPUT_BYTES >> 20,
-          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
-    max_input_mb: u64,
+    #[command(flatten)]
+    reading: ReadingArgs,
     /// How files are read: `auto` takes .jsonl/.ndjson as JSON Lines and .csv as CSV (one
     /// article per row), anything else as one article; `text` takes every file whole.
     #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(
@@ -82,11 +80,6 @@ pub(super) struct SummarizeArgs {
     /// rows without one are numbered.
     #[arg(long, value_name = "NAME", default_value = "id")]
     id_field: String,
-    /// The longest a web page's download may take, in seconds.
-    #[arg(long, value_name = "SECONDS",
-          default_value_t = input::DEFAULT_FETCH_TIMEOUT.as_secs(),
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
-    fetch_timeout: u64,
 }
 
 impl SummarizeArgs {
@@ -156,11 +149,7 @@ pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
     if args.shard.is_some() {
         return Err(RequestError("--shard needs --out or --format jsonl".into()).into());
     }
-    let fetching = Fetching {
-        max_bytes: args.max_input_mb << 20,
-        offline: args.model.source.offline(),
-        timeout: std::time::Duration::from_secs(args.fetch_timeout),
-    };
+    let fetching = args.reading.fetching(args.model.source.offline());
     let inputs = read_inputs(&args, fetching)?;
     if let [Err(_)] = inputs.as_slice() {
         // A single unusable input is an input error.
@@ -251,7 +240,7 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
     }
     let selection = Selection::new(&args.glob, args.out.as_deref())?;
     let found = input::find_articles(&args.paths, &selection)?;
-    let max_bytes = args.max_input_mb << 20;
+    let max_bytes = args.reading.max_bytes();
     let mut inputs = input::expand_rows(found, args.input_format, &args.fields(), max_bytes)?;
     let options = args.options();
     let mut stdout = io::stdout();
@@ -303,7 +292,7 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
 /// Refuses options the loaded model cannot work with: a window too small (see
 /// `Summarizer::check_options`), or `--report` with a model that cannot answer its
 /// questions (an encoder-decoder).
-fn check_options(summarizer: &Summarizer, options: &SummaryOptions) -> Result<()> {
+pub(super) fn check_options(summarizer: &Summarizer, options: &SummaryOptions) -> Result<()> {
     summarizer.check_options(options)?;
     if options.report && summarizer.has_own_settings() {
         let message = format!(

@@ -20,7 +20,7 @@ use crate::output::Summary;
 use crate::text::{ends_sentence, split_sentences, word_count};
 use anyhow::{bail, Result};
 use candle_core::Device;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::ops::{ControlFlow, Range};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,7 +38,7 @@ pub const DEFAULT_WINDOW: usize = 4096;
 pub const MIN_WINDOW: usize = 256;
 
 /// How long a summary should be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Length {
     /// About 100 words.
@@ -57,7 +57,7 @@ impl Length {
 }
 
 /// The form of a summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Style {
     /// One paragraph: who did what, why, and the key figures.
