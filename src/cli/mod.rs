@@ -57,6 +57,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Serve summaries over HTTP: POST /v1/summarize with an article's text or URL answers
     /// with its JSON record; concurrent requests are decoded together.
+    ///
+    /// A request is a JSON object with `text` or `url` and, optionally, `id`, `length`,
+    /// `words`, `style`, `language` and `report`, e.g.
+    /// `curl -s localhost:8080/v1/summarize -d '{"text": "…", "length": "long"}'`;
+    /// `GET /health` says whether the server is up and how many requests wait.
     #[command(after_help = serve::EXAMPLES,
               mut_arg("batch_size", |arg| arg.default_value("4")))]
     Serve(serve::ServeArgs),

@@ -158,7 +158,7 @@ pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
     }
     let options = args.options();
     let mut summarizer = args.model.load()?;
-    check_options(&summarizer, &options)?;
+    summarizer.check_options(&options)?;
     if args.show_prompt {
         return show_prompts(&summarizer, inputs, &options, args.format);
     }
@@ -269,7 +269,7 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
         quiet,
         || {
             let mut summarizer = args.model.load()?.with_stop(stop.clone());
-            check_options(&summarizer, &options)?;
+            summarizer.check_options(&options)?;
             Ok(move |articles: &[Article]| {
                 summarizer
                     .summarize_many(articles, &options)
@@ -287,22 +287,6 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
         eprintln!("abridge: {tally}");
     }
     Ok(exit_code(&tally))
-}
-
-/// Refuses options the loaded model cannot work with: a window too small (see
-/// `Summarizer::check_options`), or `--report` with a model that cannot answer its
-/// questions (an encoder-decoder).
-pub(super) fn check_options(summarizer: &Summarizer, options: &SummaryOptions) -> Result<()> {
-    summarizer.check_options(options)?;
-    if options.report && summarizer.has_own_settings() {
-        let message = format!(
-            "--report asks the model questions, and model `{}` only summarizes; use an \
-             instruct model",
-            summarizer.spec().name
-        );
-        return Err(RequestError(message).into());
-    }
-    Ok(())
 }
 
 /// Prints each article's prompt (see `Summarizer::whole_prompt`); an unreadable input is

@@ -193,6 +193,7 @@ async fn summarize(
 impl From<Failure> for Problem {
     fn from(failure: Failure) -> Problem {
         match failure {
+            Failure::Request(reason) => Problem::new(StatusCode::BAD_REQUEST, reason),
             Failure::Input(reason) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, reason),
             Failure::Model(reason) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, reason),
         }

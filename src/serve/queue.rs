@@ -7,7 +7,7 @@
 
 use crate::input::{Article, InputError};
 use crate::output::Summary;
-use crate::summarize::{Summarizer, SummaryOptions};
+use crate::summarize::{Given, Summarizer, SummaryOptions};
 use anyhow::Result;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -23,6 +23,8 @@ const GATHER: Duration = Duration::from_millis(20);
 /// Why a request got no summary.
 #[derive(Debug)]
 pub enum Failure {
+    /// The options cannot work with this model (see `Summarizer::check_options`).
+    Request(String),
     /// The article cannot be summarized as given (empty, no prose).
     Input(String),
     /// The model failed, or what it wrote is no summary.
@@ -175,10 +177,13 @@ fn serve_jobs(
 
 /// `jobs` in groups of equal options, each group in the order its first job came.
 fn same_options(jobs: Vec<Job>) -> Vec<Vec<Job>> {
-    let mut groups: Vec<(String, Vec<Job>)> = Vec::new();
+    let mut groups: Vec<((String, Given), Vec<Job>)> = Vec::new();
     for job in jobs {
-        // The serialized options are what a batch record compares too.
-        let key = serde_json::to_string(&job.options).expect("options serialize");
+        // The serialized options, as a batch record compares them, and which of them the
+        // request set (which the serialized form leaves out, and which decides an
+        // encoder-decoder's settings).
+        let serialized = serde_json::to_string(&job.options).expect("options serialize");
+        let key = (serialized, job.options.given);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, group)) => group.push(job),
             None => groups.push((key, vec![job])),
@@ -194,6 +199,13 @@ fn summarize_group(summarizer: &mut Summarizer, group: Vec<Job>) {
         .map(|job| (job.article, (job.answer, job.options)))
         .unzip();
     let (options, together) = (&answers[0].1, answers.len());
+    if let Err(error) = summarizer.check_options(options) {
+        for (answer, _) in answers {
+            let outcome = Err(Failure::Request(error.0.clone()));
+            let _ = answer.send(Answer { outcome, together });
+        }
+        return;
+    }
     let results = match summarizer.summarize_many(&articles, options) {
         Ok(results) => results,
         Err(error) => {

@@ -779,9 +779,17 @@ impl Summarizer {
     }
 
     /// Why `options` cannot work with this model, if they cannot (a window too small for
-    /// the summaries asked for, or for a report's long one): a usage error, found once,
-    /// before any article runs.
+    /// the summaries asked for, or for a report's long one; a report from a model that
+    /// cannot answer its questions, an encoder-decoder): a usage error, found before any
+    /// article runs with them.
     pub fn check_options(&self, options: &SummaryOptions) -> Result<(), RequestError> {
+        if options.report && self.has_own_settings() {
+            return Err(RequestError(format!(
+                "--report asks the model questions, and model `{}` only summarizes; use an \
+                 instruct model",
+                self.spec.name
+            )));
+        }
         let mut lengths = vec![options.clone()];
         if options.report {
             lengths.push(SummaryOptions {
