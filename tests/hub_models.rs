@@ -400,6 +400,37 @@ fn summarize_with_a_model_folder_prints_what_transformers_generates() -> Result<
 }
 
 #[test]
+fn an_article_many_windows_long_is_summarized_in_parts_and_merged() -> Result<()> {
+    // Each fixture reads at most a few hundred tokens; the article is ten times that, so
+    // its parts' summaries take several levels of merging, whose every input must fit.
+    let dir = tempfile::tempdir()?;
+    let article = dir.path().join("long.txt");
+    let paragraphs: Vec<String> = (1..=60)
+        .map(|i| {
+            format!(
+                "In week {i} the council of district {i} met for {} hours and approved {} new \
+                 homes. Residents asked how the {i}th budget would be paid for.",
+                i % 7 + 1,
+                i * 13
+            )
+        })
+        .collect();
+    std::fs::write(&article, paragraphs.join("\n\n"))?;
+    for name in FAMILIES {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_abridge"))
+            .args(["summarize", "--offline", "--raw", "--model"])
+            .arg(fixture(name))
+            .arg(&article)
+            .env("ABRIDGE_CACHE", dir.path().join("cache"))
+            .output()?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{name}: {stderr}");
+        assert!(stderr.contains("parts and merged"), "{name}: {stderr}");
+    }
+    Ok(())
+}
+
+#[test]
 fn a_report_with_a_summarization_model_is_a_usage_error() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let article = dir.path().join("a.txt");

@@ -334,6 +334,7 @@ fn refuse_non_prose(article: &Article) -> Result<()> {
 }
 
 /// A summary of one piece of text, with the work it took.
+#[derive(Default)]
 struct Partial {
     text: String,
     output_tokens: usize,
@@ -900,8 +901,10 @@ impl Summarizer {
             let merge = Task::Merge { parts: whole.len() };
             self.run(merge, options.words, &joined(whole), options, stream)?
         } else {
-            let texts: Vec<String> = runs.iter().map(joined).collect();
-            let jobs: Vec<(Task, usize, &str)> = runs
+            // A run of one (a part left over that fits no run) goes up as it is.
+            let (single, merging): (Vec<_>, Vec<_>) = runs.iter().partition(|run| run.len() == 1);
+            let texts: Vec<String> = merging.iter().map(|run| joined(run)).collect();
+            let jobs: Vec<(Task, usize, &str)> = merging
                 .iter()
                 .zip(&texts)
                 .map(|(run, text)| {
@@ -912,8 +915,21 @@ impl Summarizer {
                     )
                 })
                 .collect();
-            let merged = self.run_all(&jobs, options, Some("merge of parts"))?;
-            self.merge(merged, budget, options, stream)?
+            let mut merged = self
+                .run_all(&jobs, options, Some("merge of parts"))?
+                .into_iter();
+            let mut carried = single.iter().map(|run| partials[run.start].text.clone());
+            let level = runs
+                .iter()
+                .map(|run| match run.len() {
+                    1 => Partial {
+                        text: carried.next().expect("one text per single run"),
+                        ..Partial::default()
+                    },
+                    _ => merged.next().expect("one merge per run"),
+                })
+                .collect();
+            self.merge(level, budget, options, stream)?
         };
         // The article's chunks are those of the parts; merging adds output, not chunks.
         Ok(Partial {
@@ -1076,8 +1092,9 @@ impl Partial {
 }
 
 /// Splits `parts` consecutive items into runs, in order, each as long as `fits` allows but
-/// at least two items long (one left over joins the run before it), so that merging the
-/// runs always shrinks the count; a single run when everything fits.
+/// at least two items long, so that merging the runs always shrinks the count; one item
+/// left over at the end joins the run before it where that fits, else is a run of its own.
+/// A single run when everything fits.
 fn consecutive_runs(parts: usize, fits: impl Fn(&Range<usize>) -> bool) -> Vec<Range<usize>> {
     if fits(&(0..parts)) {
         return std::iter::once(0..parts).collect();
@@ -1090,7 +1107,7 @@ fn consecutive_runs(parts: usize, fits: impl Fn(&Range<usize>) -> bool) -> Vec<R
             end += 1;
         }
         if end - start < 2 {
-            if let Some(last) = runs.last_mut() {
+            if let Some(last) = runs.last_mut().filter(|last| fits(&(last.start..end))) {
                 last.end = end;
                 break;
             }
@@ -1323,11 +1340,15 @@ mod tests {
         let fits_three = |run: &Range<usize>| run.len() <= 3;
         let one_run = |parts: usize| std::iter::once(0..parts).collect::<Vec<_>>();
         assert_eq!(consecutive_runs(3, fits_three), one_run(3));
-        // A part left over joins the run before it.
-        assert_eq!(consecutive_runs(7, fits_three), [0..3, 3..7]);
+        // A part left over joins the run before it where that fits, else stands alone
+        // (it once joined regardless, and the merge's input overflowed the window).
+        let fits_four = |run: &Range<usize>| run.len() <= 4;
+        assert_eq!(consecutive_runs(7, fits_four), [0..4, 4..7]);
+        assert_eq!(consecutive_runs(9, fits_four), [0..4, 4..8, 8..9]);
+        assert_eq!(consecutive_runs(7, fits_three), [0..3, 3..6, 6..7]);
         assert_eq!(consecutive_runs(8, fits_three), [0..3, 3..6, 6..8]);
         // Runs are two long even where two do not fit, so each merge level shrinks.
-        assert_eq!(consecutive_runs(5, |_| false), [0..2, 2..5]);
+        assert_eq!(consecutive_runs(5, |_| false), [0..2, 2..4, 4..5]);
         assert_eq!(consecutive_runs(1, |_| false), one_run(1));
     }
 
