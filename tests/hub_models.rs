@@ -7,6 +7,8 @@
 //! (beam search with its length penalty and early stopping, min_length, no-repeat n-grams,
 //! forced first and last tokens).
 
+mod common;
+
 use abridge::generate::{generate, generate_batch, DecodeOptions, Request, StopReason};
 use abridge::model::{self, tokens, GenerationConfig, LoadedModel, Step};
 use anyhow::Result;
@@ -405,17 +407,7 @@ fn an_article_many_windows_long_is_summarized_in_parts_and_merged() -> Result<()
     // its parts' summaries take several levels of merging, whose every input must fit.
     let dir = tempfile::tempdir()?;
     let article = dir.path().join("long.txt");
-    let paragraphs: Vec<String> = (1..=60)
-        .map(|i| {
-            format!(
-                "In week {i} the council of district {i} met for {} hours and approved {} new \
-                 homes. Residents asked how the {i}th budget would be paid for.",
-                i % 7 + 1,
-                i * 13
-            )
-        })
-        .collect();
-    std::fs::write(&article, paragraphs.join("\n\n"))?;
+    std::fs::write(&article, common::long_article(60))?;
     for name in FAMILIES {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_abridge"))
             .args(["summarize", "--offline", "--raw", "--model"])

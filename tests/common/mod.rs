@@ -80,6 +80,22 @@ pub fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// A plain article of `paragraphs` paragraphs, each of two sentences with figures: many
+/// windows of a tiny model long, so that it is summarized in parts and merged.
+pub fn long_article(paragraphs: usize) -> String {
+    (1..=paragraphs)
+        .map(|i| {
+            format!(
+                "In week {i} the council of district {i} met for {} hours and approved {} new \
+                 homes. Residents asked how the {i}th budget would be paid for.",
+                i % 7 + 1,
+                i * 13
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 /// GPT-2's byte-to-character table: the 256 printable characters byte-level BPE uses.
 fn byte_level_alphabet() -> Vec<String> {
     let printable: Vec<u32> = (u32::from('!')..=u32::from('~'))
