@@ -43,6 +43,30 @@ pub struct ModelSpec {
     pub sources: Vec<Source>,
 }
 
+/// Where a model's chat template comes from (`-v` says it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateOrigin {
+    /// The catalogue entry's own.
+    Catalogue,
+    /// The GGUF file's `tokenizer.chat_template`.
+    File,
+    /// abridge's template for the model's family.
+    Family,
+    /// None: the model takes the text itself (an encoder-decoder).
+    None,
+}
+
+impl fmt::Display for TemplateOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TemplateOrigin::Catalogue => "the catalogue entry's chat template",
+            TemplateOrigin::File => "the model file's chat template",
+            TemplateOrigin::Family => "its family's chat template",
+            TemplateOrigin::None => "no chat template (the model takes the text itself)",
+        })
+    }
+}
+
 /// A place a model file can be fetched from.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -201,17 +225,31 @@ impl ModelSpec {
         }
     }
 
+    /// Whose chat template [`ModelSpec::with_chat`] gives this entry, with `file` the model
+    /// file's chat format.
+    pub fn template_origin(&self, file: Option<&ChatFormat>) -> TemplateOrigin {
+        if !self.template.is_empty() {
+            TemplateOrigin::Catalogue
+        } else if file.is_some() {
+            TemplateOrigin::File
+        } else if self.architecture.chat_template().is_some() {
+            TemplateOrigin::Family
+        } else {
+            TemplateOrigin::None
+        }
+    }
+
     /// This entry with a chat template and stop strings where it names none: those of the
     /// model file (`file`, its GGUF chat format), else its family's. An encoder-decoder,
     /// which takes plain text, gets none.
     pub fn with_chat(mut self, file: Option<&ChatFormat>) -> Self {
         let family = self.architecture.chat_template();
-        if self.template.is_empty() {
-            if let Some(format) = file {
-                self.template = format.template.clone();
-            } else if let Some((template, _)) = family {
-                self.template = template.to_string();
+        match (self.template_origin(file), file, family) {
+            (TemplateOrigin::File, Some(format), _) => self.template = format.template.clone(),
+            (TemplateOrigin::Family, _, Some((template, _))) => {
+                self.template = template.to_string()
             }
+            _ => {}
         }
         if self.stop.is_empty() {
             if let Some(format) = file.filter(|format| !format.stop.is_empty()) {

@@ -689,6 +689,44 @@ fn a_long_article_tells_how_its_parts_are_going() {
 }
 
 #[test]
+fn verbose_names_the_model_file_template_kernels_and_each_summarys_speed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, article) = tiny_model_and_article(dir.path());
+    for batch in [&[][..], &["--format", "jsonl"][..]] {
+        let output = abridge(dir.path())
+            .args(["summarize", "--raw", "--words", "10", "-v"])
+            .args(batch)
+            .arg("--model")
+            .arg(&model)
+            .arg(&article)
+            .output()
+            .unwrap();
+        let err = stderr(&output);
+        assert!(output.status.success(), "{err}");
+        let loaded = format!("abridge: tiny from {}, ", model.display());
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&loaded))
+            .unwrap_or_else(|| panic!("{err}"));
+        // The tiny model's GGUF carries no chat template: its family's is used.
+        assert!(line.contains("its family's chat template"), "{line}");
+        assert!(
+            line.contains("matmul kernels ") && line.contains("threads"),
+            "{line}"
+        );
+        let speed = format!("abridge: {}: ", article.display());
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&speed) && l.contains("input tokens"))
+            .unwrap_or_else(|| panic!("{batch:?}: {err}"));
+        assert!(
+            line.contains("output tokens in") && line.contains("tokens/s"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
 fn quiet_keeps_errors_and_drops_the_rest_and_cannot_go_with_verbose() {
     let dir = tempfile::tempdir().unwrap();
     let (model, article) = tiny_model_and_article(dir.path());

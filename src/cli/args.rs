@@ -338,8 +338,10 @@ impl ModelArgs {
         spinner.finish_and_clear();
         if self.verbose {
             eprintln!(
-                "abridge: {} on {}, {} threads, weights {}, matmul kernels {}, CPU {}",
+                "abridge: {} from {}, {}; on {}, {} threads, weights {}, matmul kernels {}, CPU {}",
                 summarizer.spec().name,
+                path.display(),
+                summarizer.template_origin(),
                 device::name(summarizer.device()),
                 device::threads(),
                 summarizer.weights(),

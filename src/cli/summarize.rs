@@ -185,6 +185,7 @@ pub(super) fn run(args: SummarizeArgs) -> Result<ExitCode> {
             args.format,
             stdout_is_terminal,
             args.model.quiet,
+            args.model.verbose,
         ) {
             Ok(()) => {}
             Err(err) if is_broken_pipe(&err) => return Ok(ExitCode::SUCCESS),
@@ -259,7 +260,7 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
         inputs.retain(|input| shard.contains(&input.relative));
     }
     let stop = stop_on_ctrl_c()?;
-    let (group, quiet) = (args.model.batch_size, args.model.quiet);
+    let (group, quiet, verbose) = (args.model.batch_size, args.model.quiet, args.model.verbose);
     let tally = batch::run(
         &inputs,
         max_bytes,
@@ -271,7 +272,7 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
             let mut summarizer = args.model.load()?.with_stop(stop.clone());
             summarizer.check_options(&options)?;
             Ok(move |articles: &[Article]| {
-                summarizer
+                let results = summarizer
                     .summarize_many(articles, &options)
                     .unwrap_or_else(|error| {
                         let reason = format!("{error:#}");
@@ -279,7 +280,13 @@ fn summarize_batch(args: SummarizeArgs) -> Result<ExitCode> {
                             .iter()
                             .map(|_| Err(anyhow!(reason.clone())))
                             .collect()
-                    })
+                    });
+                if verbose {
+                    for summary in results.iter().flatten() {
+                        eprintln!("abridge: {}", summary.speed());
+                    }
+                }
+                results
             })
         },
     )?;
@@ -337,6 +344,7 @@ fn summarize_one(
     format: OutputFormat,
     stdout_is_terminal: bool,
     quiet: bool,
+    verbose: bool,
 ) -> Result<()> {
     let mut stdout = io::stdout().lock();
     // A long article's parts take a while: the spinner says how far they are, or, with
@@ -382,6 +390,9 @@ fn summarize_one(
         }
     }
     stdout.flush()?;
+    if verbose {
+        eprintln!("abridge: {}", summary.speed());
+    }
     if summary.chunks > 1 && !quiet {
         eprintln!(
             "abridge: {}: {} tokens summarized in {} parts and merged",

@@ -84,6 +84,30 @@ pub struct CompanyReport {
     pub sentiment: Sentiment,
 }
 
+impl Summary {
+    /// One line of how the summary went, for `-v`: tokens in and out, seconds, the decoding
+    /// speed, and prompt lookup's drafts kept.
+    pub fn speed(&self) -> String {
+        let decoding = &self.decoding;
+        let mut line = format!(
+            "{}: {} input tokens, {} output tokens in {:.2} s",
+            self.input, self.input_tokens, self.output_tokens, self.seconds
+        );
+        if decoding.seconds > 0.0 {
+            let rate = self.output_tokens as f64 / decoding.seconds;
+            line += &format!(" (decoding {:.2} s, {rate:.1} tokens/s", decoding.seconds);
+            if decoding.drafted > 0 {
+                line += &format!(
+                    "; prompt lookup kept {} of {} draft tokens",
+                    decoding.kept, decoding.drafted
+                );
+            }
+            line += ")";
+        }
+        line
+    }
+}
+
 impl Report {
     /// The report as text, after the summary: the long summary, the sentiment, and a line
     /// per company, each part after a blank line.

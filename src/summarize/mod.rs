@@ -6,7 +6,7 @@
 
 mod report;
 
-use crate::catalogue::{ModelSpec, PromptPiece};
+use crate::catalogue::{ModelSpec, PromptPiece, TemplateOrigin};
 use crate::chunk::chunk_text;
 use crate::error::RequestError;
 use crate::generate::{
@@ -168,6 +168,8 @@ impl Default for SummaryOptions {
 pub struct Summarizer {
     model: LoadedModel,
     spec: ModelSpec,
+    /// Where `spec`'s chat template came from.
+    template_origin: TemplateOrigin,
     device: Device,
     end_tokens: Vec<u32>,
     /// The tokens that open and close a thinking model's reasoning (Qwen3's `<think>` and
@@ -346,6 +348,7 @@ impl Summarizer {
     /// A summarizer of `model` described by `spec`, whose chat template and stop strings,
     /// where it names none, are the model file's or its family's.
     pub fn new(model: LoadedModel, spec: ModelSpec, device: Device) -> Result<Self> {
+        let template_origin = spec.template_origin(model.chat.as_ref());
         let spec = spec.with_chat(model.chat.as_ref());
         let mut end_tokens: Vec<u32> = spec
             .stop
@@ -376,6 +379,7 @@ impl Summarizer {
         Ok(Self {
             model,
             spec,
+            template_origin,
             device,
             end_tokens,
             thinking,
@@ -416,6 +420,11 @@ impl Summarizer {
 
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+
+    /// Where this model's chat template came from.
+    pub fn template_origin(&self) -> TemplateOrigin {
+        self.template_origin
     }
 
     /// Which kernels run the model's matmuls (see [`crate::kernels::quantized_matmul_kernels`]).
